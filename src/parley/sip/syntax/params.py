@@ -1,0 +1,86 @@
+"""Generic parameters: ``;name=value`` lists of URIs and header values (§25.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from parley.sip.errors import ParseError
+from parley.sip.syntax.abnf import LWS, split_outside
+
+ParamItem = tuple[str, str | None]
+
+
+class Params:
+    """An ordered, case-insensitive list of parameters whose values stay as written.
+
+    A value of ``None`` is a flag parameter (``;lr``); ``""`` is ``;name=``. Quoted values keep
+    their quotes so that serialising reproduces what was parsed.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[ParamItem] = ()) -> None:
+        self._items: list[ParamItem] = list(items)
+
+    @classmethod
+    def parse(cls, text: str) -> Params:
+        """Parse ``text`` that follows the first ``;`` (``a=1;b;c="x;y"``)."""
+        items: list[ParamItem] = []
+        for piece in split_outside(text, ";"):
+            name, eq, value = piece.partition("=")
+            name = name.strip(LWS)
+            if not name:
+                raise ParseError("empty parameter")
+            items.append((name, value.strip(LWS) if eq else None))
+        return cls(items)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        lname = name.lower()
+        for key, value in self._items:
+            if key.lower() == lname:
+                return value
+        return default
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        lname = name.lower()
+        return any(key.lower() == lname for key, _ in self._items)
+
+    def set(self, name: str, value: str | None) -> None:
+        lname = name.lower()
+        for i, (key, _) in enumerate(self._items):
+            if key.lower() == lname:
+                self._items[i] = (key, value)
+                return
+        self._items.append((name, value))
+
+    def remove(self, name: str) -> None:
+        lname = name.lower()
+        self._items = [item for item in self._items if item[0].lower() != lname]
+
+    def __iter__(self) -> Iterator[ParamItem]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Params):
+            return NotImplemented
+        return self._items == other._items
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._items))
+
+    def copy(self) -> Params:
+        return Params(self._items)
+
+    def __str__(self) -> str:
+        return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in self._items)
+
+    def __repr__(self) -> str:
+        return f"Params({self._items!r})"
