@@ -148,7 +148,7 @@ class StreamFramer:
         if max_head <= 0 or max_message <= 0:
             raise ValueError("limits must be positive")
         self.max_head = max_head
-        self.max_message = max(max_message, max_head)
+        self.max_message = max_message
         self.pinging = pinging
         self._buffer = bytearray()
         # Where the next head-terminator search starts, so that feeding byte by byte stays
