@@ -6,10 +6,10 @@ by a private key; RFC 3261 §22.4 item 4 notes the HTTP ETag idea does not fit S
 HMAC, so any process holding the key can tell a good nonce, a stale one and a forgery without
 shared state.
 
-Replay needs state: the nonce-count (nc) of each nonce must strictly increase (RFC 7616 §3.4,
-§5.11). :class:`NonceCountStore` is the small interface for that state; the in-memory
-:class:`InMemoryNonceCounts` serves one process, and a Redis or PostgreSQL store can implement
-the same method with one atomic compare-and-set per request.
+Replay needs state: the nonce-count (nc) of each nonce must strictly increase (RFC 7616 §3.4
+and §5, "Replay Attacks"). :class:`NonceCountStore` is the small interface for that state; the
+in-memory :class:`InMemoryNonceCounts` serves one process, and a Redis or PostgreSQL store can
+implement the same method with one atomic compare-and-set per request.
 
 Nothing here reads a clock or a random source: the caller passes ``now`` (wall-clock seconds,
 the same clock on every server sharing the key) and ``salt`` bytes from a CSPRNG.
@@ -58,7 +58,7 @@ class NonceStatus(enum.Enum):
     STALE = "stale"
     #: Not a nonce we issued for this realm: tampered, made up or garbage.
     FORGED = "forged"
-    #: A nonce-count not above the highest seen for this nonce: a replay (RFC 7616 §5.11).
+    #: A nonce-count not above the highest seen for this nonce: a replay (RFC 7616 §3.4, §5).
     REPLAYED = "replayed"
 
 
@@ -172,7 +172,7 @@ def _decode(nonce: str) -> bytes | None:
 
 
 class NonceCountStore(Protocol):
-    """Where the highest nonce-count seen per nonce is kept (RFC 7616 §3.4, §5.11).
+    """Where the highest nonce-count seen per nonce is kept (RFC 7616 §3.4, §5).
 
     ``advance`` must be atomic: accept and record ``nc`` only if it is above the highest seen
     for ``nonce``. Entries may be forgotten after ``expires_at``, since an expired nonce is

@@ -11,13 +11,29 @@ import re
 from parley.sip.errors import ParseError
 
 # §25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
-TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+TOKEN_RE = re.compile(TOKEN)
 # §25.1: word adds ( ) < > : \ " / [ ] ? { } to token (used by Call-ID).
 WORD_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+")
 CALL_ID_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+(?:@[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+)?")
 # Display names written without quotes are a sequence of tokens separated by LWS.
 TOKENS_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+[A-Za-z0-9\-.!%*_+`'~]+)*")
 DIGITS_RE = re.compile(r"[0-9]+")
+# §25.1: generic-param = token [ EQUAL gen-value ]; gen-value = token / host / quoted-string.
+# A host adds ":" "[" "]" to the token characters (IPv6 references, RFC 5118 §4.5). The
+# quoted-string allows quoted-pairs; its content is checked no further.
+_GEN_VALUE = r"(?:[A-Za-z0-9\-.!%*_+`'~:\[\]]+|\"(?:[^\"\\]|\\.)*\")"
+_GENERIC_PARAM = rf"[ \t]*{TOKEN}[ \t]*(?:=[ \t]*{_GEN_VALUE}?[ \t]*)?"
+#: The text after the first ";" of a header value: one or more generic-params. A ";name="
+#: with an empty value is tolerated (it round-trips as written).
+GENERIC_PARAMS = rf"{_GENERIC_PARAM}(?:;{_GENERIC_PARAM})*"
+GENERIC_PARAMS_RE = re.compile(GENERIC_PARAMS, re.DOTALL)
+# §25.1: display-name = *(token LWS) / quoted-string, the quoted-string's content captured.
+QUOTED_CONTENT = r'"((?:[^"\\]|\\.)*)"'
+# §25.1 hostname / IPv4address (the latter also matches the former's rule).
+HOSTNAME = (
+    r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.?"
+)
 
 LWS = " \t"
 
@@ -46,7 +62,11 @@ def find_quote_end(text: str, start: int) -> int:
 
 def unquote(text: str) -> str:
     """The content of a quoted string without its quotes, quoted-pairs resolved."""
-    inner = text[1:-1]
+    return unquote_content(text[1:-1])
+
+
+def unquote_content(inner: str) -> str:
+    """The content between a quoted string's quotes with its quoted-pairs resolved."""
     if "\\" not in inner:
         return inner
     out: list[str] = []
@@ -110,10 +130,18 @@ def split_list(text: str) -> list[str]:
 
 
 def parse_uint(text: str, what: str, limit: int = 2**32 - 1) -> int:
-    """A non-negative decimal number no larger than ``limit`` (leading zeros allowed)."""
+    """A non-negative decimal number no larger than ``limit`` (leading zeros allowed).
+
+    Raises ParseError when ``text`` is not ``1*DIGIT`` or the value exceeds ``limit``.
+    """
     text = text.strip(LWS)
+    # isdigit() alone admits "²" and other non-ASCII digits that int() refuses or misreads.
     if not text.isdigit() or not text.isascii():
         raise ParseError(f"{what} is not a number")
+    # A long digit string is refused before int(): CPython caps str->int conversions at
+    # 4300 digits with a ValueError, and RFC 4475 scalar02 sends such values on purpose.
+    if len(text) > 19 and len(text.lstrip("0")) > len(str(limit)):
+        raise ParseError(f"{what} is too large")
     value = int(text)
     if value > limit:
         raise ParseError(f"{what} is too large")

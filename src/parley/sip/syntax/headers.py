@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
-from parley.sip.syntax.abnf import split_list
+from parley.sip.errors import LocalProtocolError
+from parley.sip.syntax.abnf import LWS, TOKEN_RE, split_list
 
 T = TypeVar("T")
 
@@ -62,7 +63,8 @@ LIST_HEADERS = frozenset(
         "Accept Accept-Contact Accept-Encoding Accept-Language Alert-Info Allow Allow-Events "
         "Call-Info Contact Content-Encoding Content-Language Error-Info In-Reply-To Path "
         "Proxy-Require Record-Route Reject-Contact Require Route Service-Route Supported "
-        "Unsupported Via Warning P-Asserted-Identity P-Preferred-Identity Privacy"
+        "Unsupported Via Warning P-Asserted-Identity P-Preferred-Identity Privacy Reason "
+        "Request-Disposition Security-Client Security-Server Security-Verify"
     ).split()
 )
 
@@ -76,15 +78,81 @@ SINGLE_HEADERS = frozenset(
 )
 
 
+#: Known headers whose grammar is not a comma-separated list: ``values()`` gives each of their
+#: lines whole, so that ``Date: Thu, 21 Feb 2002`` or a Digest challenge is not cut at its
+#: commas (§7.3.1 names the authentication headers as the exception to list folding).
+NON_LIST_HEADERS = frozenset(key for key in (n.lower() for n in _KNOWN) if key not in LIST_HEADERS)
+
+# Bound on the name caches below, so that a peer sending ever new header names cannot grow
+# them without limit; past it, names are simply worked out each time.
+_CACHE_LIMIT = 1024
+
+#: header name as written on the wire -> (lookup key, canonical spelling); seeded with the
+#: canonical, lowercase and compact spellings so the parser rarely computes one.
+_WIRE_NAMES: dict[str, tuple[str, str]] = {}
+#: name as passed to ``get``/``values``/... -> lookup key
+_KEYS: dict[str, str] = {}
+
+
 def canonical_name(name: str) -> str:
     """The canonical spelling of a header name; unknown names are kept as written."""
     return CANONICAL.get(name.lower(), name)
+
+
+def wire_name(name: str) -> tuple[str, str]:
+    """``(key, spelling)`` for a header name as written in a message: the key is the
+    lowercase canonical name (compact forms expanded, §7.3.3), the spelling is canonical for
+    known headers and as written for the others. LWS before the colon is dropped (§7.3.1)."""
+    found = _WIRE_NAMES.get(name)
+    if found is not None:
+        return found
+    stripped = name.rstrip(LWS)
+    lname = stripped.lower()
+    canon = CANONICAL.get(lname)
+    found = (lname, stripped) if canon is None else (canon.lower(), canon)
+    # A name with leading LWS is never cached: the parser takes a cache hit as proof that a
+    # line is not a continuation line (§7.3.1).
+    if len(_WIRE_NAMES) < _CACHE_LIMIT and name[:1] not in (" ", "\t"):
+        _WIRE_NAMES[name] = found
+    return found
+
+
+def _key(name: str) -> str:
+    found = _KEYS.get(name)
+    if found is None:
+        lname = name.lower()
+        canon = CANONICAL.get(lname)
+        found = lname if canon is None else canon.lower()
+        if len(_KEYS) < _CACHE_LIMIT:
+            _KEYS[name] = found
+    return found
+
+
+def _seed_caches() -> None:
+    for spelling in {*CANONICAL.values(), *CANONICAL.keys()}:
+        for name in (spelling, spelling.lower()):
+            wire_name(name)
+            _key(name)
+
+
+_seed_caches()
+
+
+def _check_field(name: str, value: str) -> None:
+    # §7.3.1: a field name is a token, and a value must not hold CR or LF: either would let
+    # a caller's text forge extra header lines on the wire.
+    if TOKEN_RE.fullmatch(name) is None:
+        raise LocalProtocolError(f"header name {name!r} is not a token")
+    if "\r" in value or "\n" in value:
+        raise LocalProtocolError(f"header value of {name} holds CR or LF")
 
 
 class Headers:
     """Ordered header fields. Lookups are case-insensitive and accept compact names.
 
     Parsed views of values (``parsed``) are cached until the next change to any field.
+    ``add``, ``prepend`` and ``set`` raise LocalProtocolError for a name that is not a token or
+    a value holding CR or LF.
     """
 
     __slots__ = ("_fields", "_index", "_parsed")
@@ -92,17 +160,21 @@ class Headers:
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[tuple[str, str, str]] = []
         for name, value in fields:
+            _check_field(name, value)
             canon = canonical_name(name)
             self._fields.append((canon.lower(), canon, value))
         self._index: dict[str, list[str]] | None = None
         self._parsed: dict[str, object] = {}
 
     @classmethod
-    def _from_parsed(cls, fields: list[tuple[str, str, str]]) -> Headers:
-        """Adopt ``(key, name, value)`` triples built by the parser (no re-canonicalising)."""
+    def _from_parsed(
+        cls, fields: list[tuple[str, str, str]], index: dict[str, list[str]] | None = None
+    ) -> Headers:
+        """Adopt ``(key, name, value)`` triples built by the parser (no re-canonicalising),
+        and the key -> values index when the parser built it along the way."""
         self = cls.__new__(cls)
         self._fields = fields
-        self._index = None
+        self._index = index
         self._parsed = {}
         return self
 
@@ -126,31 +198,41 @@ class Headers:
 
     @staticmethod
     def key(name: str) -> str:
-        lname = name.lower()
-        canon = CANONICAL.get(lname)
-        return lname if canon is None else canon.lower()
+        """The lookup key of a header name: lowercase canonical, compact forms expanded."""
+        return _key(name)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first field's value as written, or ``default``."""
-        found = self._lookup().get(self.key(name))
+        index = self._index
+        if index is None:
+            index = self._lookup()
+        found = index.get(_key(name))
         return default if found is None else found[0]
 
     def get_all(self, name: str) -> list[str]:
         """Every field's value as written, one entry per header line."""
-        return list(self._lookup().get(self.key(name), ()))
+        return list(self._lookup().get(_key(name), ()))
 
     def values(self, name: str) -> list[str]:
-        """Every element of a list header, across lines, split at top-level commas."""
+        """Every element of a list header, across lines, split at top-level commas (§7.3.1).
+
+        Known headers whose grammar is not a list (Date, WWW-Authenticate, From...) give
+        one element per line, uncut. Raises ParseError for an empty element (``a,,b``).
+        """
+        key = _key(name)
+        found = self._lookup().get(key, ())
+        if key in NON_LIST_HEADERS:
+            return list(found)
         out: list[str] = []
-        for value in self._lookup().get(self.key(name), ()):
+        for value in found:
             out.extend(split_list(value))
         return out
 
     def count(self, name: str) -> int:
-        return len(self._lookup().get(self.key(name), ()))
+        return len(self._lookup().get(_key(name), ()))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.key(name) in self._lookup()
+        return isinstance(name, str) and _key(name) in self._lookup()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         for _, name, value in self._fields:
@@ -171,6 +253,7 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a field after all others."""
+        _check_field(name, value)
         canon = canonical_name(name)
         self._fields.append((canon.lower(), canon, value))
         self._changed()
@@ -178,6 +261,7 @@ class Headers:
     def prepend(self, name: str, value: str) -> None:
         """Insert a field before the first field of that name (or at the top): how a proxy
         adds its Via (§16.6 step 8) or a Record-Route (§16.6 step 4)."""
+        _check_field(name, value)
         canon = canonical_name(name)
         key = canon.lower()
         at = next((i for i, f in enumerate(self._fields) if f[0] == key), 0)
@@ -186,6 +270,7 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name by one, in the place of the first."""
+        _check_field(name, value)
         canon = canonical_name(name)
         key = canon.lower()
         out: list[tuple[str, str, str]] = []
@@ -203,14 +288,15 @@ class Headers:
         self._changed()
 
     def remove(self, name: str) -> None:
-        key = self.key(name)
+        """Remove every field of that name."""
+        key = _key(name)
         self._fields = [f for f in self._fields if f[0] != key]
         self._changed()
 
     def pop_first_value(self, name: str) -> str | None:
         """Remove the first element of a list header, e.g. the top Via of a response
         (§18.1.2) or the top Route (§16.4); the rest of that line stays."""
-        key = self.key(name)
+        key = _key(name)
         for i, (fkey, fname, value) in enumerate(self._fields):
             if fkey == key:
                 elements = split_list(value)
@@ -223,6 +309,7 @@ class Headers:
         return None
 
     def copy(self) -> Headers:
+        """An independent copy (the parsed views are not shared)."""
         return Headers._from_parsed(list(self._fields))
 
     def lines(self) -> list[str]:

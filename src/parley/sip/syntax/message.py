@@ -1,15 +1,22 @@
 """SIP requests and responses (§7): parsing from bytes, serialising, and strict validation.
 
 ``parse_message`` does the cheap, always-needed work eagerly (start line, header split,
-Content-Length framing) and leaves header values unparsed until read. ``validate_request``
-and ``validate_response`` then check what an element must reject before acting on a message.
+folding, Content-Length framing) and leaves header values unparsed until read: the typed
+views (``top_via``, ``from_``, ``cseq``...) parse on first use. ``validate_message`` then
+reads everything an element must judge before acting on a message.
+
+Every function here is sans-I/O: bytes in, objects out. A remote peer's mistakes raise
+ParseError (a RemoteProtocolError carrying ``status_hint``) and nothing else.
 """
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from parley.sip.errors import ParseError
-from parley.sip.syntax.abnf import CALL_ID_RE, LWS, TOKEN_RE, parse_uint
-from parley.sip.syntax.headers import CANONICAL, SINGLE_HEADERS, Headers
+from parley.sip.syntax.abnf import CALL_ID_RE, LWS, TOKEN, TOKEN_RE, parse_uint, split_outside
+from parley.sip.syntax.headers import _WIRE_NAMES, CANONICAL, SINGLE_HEADERS, Headers, wire_name
 from parley.sip.syntax.uri import SipUri, Uri, parse_uri
 from parley.sip.syntax.values import CSeq, NameAddr, Via
 
@@ -42,7 +49,9 @@ class Message:
     """What requests and responses share: headers, body, and typed views of key headers.
 
     The typed views (``vias``, ``from_``, ``cseq``...) parse on first use and are cached until
-    the headers change; a malformed value raises ParseError when read.
+    the headers change; a malformed value raises ParseError when read. Objects they return
+    are views: changing one does not change the header text, so to edit a header, write it
+    back with ``headers.set``/``prepend``/... (which also drops the cached views).
     """
 
     __slots__ = ("body", "headers")
@@ -55,23 +64,36 @@ class Message:
 
     @property
     def top_via(self) -> Via:
-        h = self.headers
-        return h.parsed("via0", lambda: Via.parse(_first_element(h.get("Via"), "Via")))
+        """The first Via element (§18.2.2 routes responses by it); ParseError if absent."""
+        cache = self.headers._parsed
+        via: Via | None = cache.get("via0")
+        if via is None:
+            via = cache["via0"] = Via.parse(_first_element(self.headers.get("Via"), "Via"))
+        return via
 
     @property
     def vias(self) -> list[Via]:
-        h = self.headers
-        return h.parsed("via*", lambda: [Via.parse(v) for v in h.values("Via")])
+        cache = self.headers._parsed
+        vias: list[Via] | None = cache.get("via*")
+        if vias is None:
+            vias = cache["via*"] = [Via.parse(v) for v in self.headers.values("Via")]
+        return vias
 
     @property
     def from_(self) -> NameAddr:
-        h = self.headers
-        return h.parsed("from", lambda: NameAddr.parse(_required(h.get("From"), "From")))
+        cache = self.headers._parsed
+        value: NameAddr | None = cache.get("from")
+        if value is None:
+            value = cache["from"] = NameAddr.parse(_required(self.headers.get("From"), "From"))
+        return value
 
     @property
     def to(self) -> NameAddr:
-        h = self.headers
-        return h.parsed("to", lambda: NameAddr.parse(_required(h.get("To"), "To")))
+        cache = self.headers._parsed
+        value: NameAddr | None = cache.get("to")
+        if value is None:
+            value = cache["to"] = NameAddr.parse(_required(self.headers.get("To"), "To"))
+        return value
 
     @property
     def call_id(self) -> str:
@@ -79,8 +101,11 @@ class Message:
 
     @property
     def cseq(self) -> CSeq:
-        h = self.headers
-        return h.parsed("cseq", lambda: CSeq.parse(_required(h.get("CSeq"), "CSeq")))
+        cache = self.headers._parsed
+        value: CSeq | None = cache.get("cseq")
+        if value is None:
+            value = cache["cseq"] = CSeq.parse(_required(self.headers.get("CSeq"), "CSeq"))
+        return value
 
     @property
     def max_forwards(self) -> int | None:
@@ -93,8 +118,15 @@ class Message:
 
     @property
     def content_length(self) -> int | None:
-        value = self.headers.get("Content-Length")
-        return None if value is None else parse_uint(value, "Content-Length")
+        """The Content-Length value, None when absent (then a datagram's body is the rest)."""
+        cache = self.headers._parsed
+        value: int | None = cache.get("clen")
+        if value is None:
+            text = self.headers.get("Content-Length")
+            if text is None:
+                return None
+            value = cache["clen"] = parse_uint(text, "Content-Length")
+        return value
 
     @property
     def content_type(self) -> str | None:
@@ -104,25 +136,50 @@ class Message:
 
     @property
     def expires(self) -> int | None:
+        """The Expires value in seconds; None when absent and when larger than 2**32-1, which
+        RFC 4475 scalar02 lets a registrar treat as absent (the default then applies)."""
         value = self.headers.get("Expires")
-        return None if value is None else parse_uint(value, "Expires")
+        if value is None:
+            return None
+        try:
+            return parse_uint(value, "Expires")
+        except ParseError:
+            if value.strip(LWS).isdigit() and value.isascii():
+                return None
+            raise
 
     @property
     def contacts(self) -> list[NameAddr]:
-        h = self.headers
-        return h.parsed("contact*", lambda: [NameAddr.parse(v) for v in h.values("Contact")])
+        """The Contact values; ParseError for ``*`` (see ``is_star_contact``)."""
+        cache = self.headers._parsed
+        value: list[NameAddr] | None = cache.get("contact*")
+        if value is None:
+            value = cache["contact*"] = [NameAddr.parse(v) for v in self.headers.values("Contact")]
+        return value
+
+    @property
+    def is_star_contact(self) -> bool:
+        """True for ``Contact: *`` (§10.2.2: remove every binding)."""
+        values = self.headers.get_all("Contact")
+        return len(values) == 1 and values[0].strip(LWS) == "*"
 
     @property
     def routes(self) -> list[NameAddr]:
-        h = self.headers
-        return h.parsed("route*", lambda: [NameAddr.parse(v) for v in h.values("Route")])
+        cache = self.headers._parsed
+        value: list[NameAddr] | None = cache.get("route*")
+        if value is None:
+            value = cache["route*"] = [NameAddr.parse(v) for v in self.headers.values("Route")]
+        return value
 
     @property
     def record_routes(self) -> list[NameAddr]:
-        h = self.headers
-        return h.parsed(
-            "rr*", lambda: [NameAddr.parse(v) for v in h.values("Record-Route")]
-        )
+        cache = self.headers._parsed
+        value: list[NameAddr] | None = cache.get("rr*")
+        if value is None:
+            value = cache["rr*"] = [
+                NameAddr.parse(v) for v in self.headers.values("Record-Route")
+            ]
+        return value
 
     @property
     def event(self) -> str | None:
@@ -136,8 +193,9 @@ class Message:
         raise NotImplementedError
 
     def to_bytes(self) -> bytes:
-        """The wire form, with Content-Length set to the body's length."""
-        length = str(len(self.body))
+        """The wire form: CRLF line ends, canonical header names, folding undone, and
+        Content-Length set to the body's length (added last when the headers had none)."""
+        body = self.body
         lines = [self.start_line()]
         seen_length = False
         for key, name, value in self.headers._fields:
@@ -145,21 +203,25 @@ class Message:
                 if seen_length:
                     continue
                 seen_length = True
-                value = length
+                value = str(len(body))
             lines.append(f"{name}: {value}")
         if not seen_length:
-            lines.append(f"Content-Length: {length}")
+            lines.append(f"Content-Length: {len(body)}")
         lines.append("\r\n")
-        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
+        # surrogateescape gives back the very octets that were not UTF-8 on receipt.
+        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
 
     def __bytes__(self) -> bytes:
         return self.to_bytes()
 
 
 class Request(Message):
-    """A request. ``uri`` is the parsed Request-URI; ``request_uri`` its text as written."""
+    """A request. ``uri`` is the parsed Request-URI; ``request_uri`` its text as written.
 
-    __slots__ = ("_uri", "method", "request_uri")
+    The Request-URI is parsed on first read of ``uri``; setting either keeps both in step.
+    """
+
+    __slots__ = ("_request_uri", "_uri", "method")
 
     def __init__(
         self,
@@ -171,33 +233,42 @@ class Request(Message):
         super().__init__(headers, body)
         self.method = method
         if isinstance(uri, str):
-            self.request_uri = uri
+            self._request_uri = uri
             self._uri: Uri | None = None
         else:
-            self.request_uri = str(uri)
+            self._request_uri = str(uri)
             self._uri = uri
+
+    @property
+    def request_uri(self) -> str:
+        return self._request_uri
+
+    @request_uri.setter
+    def request_uri(self, value: str) -> None:
+        self._request_uri = value
+        self._uri = None
 
     @property
     def uri(self) -> Uri:
         uri = self._uri
         if uri is None:
-            uri = self._uri = parse_uri(self.request_uri)
+            uri = self._uri = parse_uri(self._request_uri)
         return uri
 
     @uri.setter
     def uri(self, value: Uri) -> None:
         self._uri = value
-        self.request_uri = str(value)
+        self._request_uri = str(value)
 
     def start_line(self) -> str:
-        return f"{self.method} {self.request_uri} {SIP_VERSION}"
+        return f"{self.method} {self._request_uri} {SIP_VERSION}"
 
     def __repr__(self) -> str:
-        return f"<Request {self.method} {self.request_uri}>"
+        return f"<Request {self.method} {self._request_uri}>"
 
 
 class Response(Message):
-    """A response: status code 100-699 and reason phrase."""
+    """A response: status code 100-699 and reason phrase (``""`` is a legal one, §7.2)."""
 
     __slots__ = ("reason", "status")
 
@@ -229,12 +300,21 @@ def _first_element(value: str | None, name: str) -> str:
     value = _required(value, name)
     if "," not in value:
         return value
-    from parley.sip.syntax.abnf import split_outside
-
     return split_outside(value, ",")[0]
 
 
 # -- parsing -------------------------------------------------------------------------
+
+# §7.5 and §18.3: the header section ends at the first empty line. RFC 3261 demands CRLF;
+# bare LF (RFC 5118's published files use it) is accepted as well, as the stream framer does.
+_BLANK_LINE_RE = re.compile(rb"\r?\n\r?\n")
+_LEADING_EOL = (b"\r", b"\n")
+_LWS_CHARS = (" ", "\t")
+# Methods every element sees; any other is checked against §25.1's token rule.
+_COMMON_METHODS = frozenset(
+    "INVITE ACK BYE CANCEL OPTIONS REGISTER SUBSCRIBE NOTIFY PUBLISH MESSAGE REFER INFO "
+    "UPDATE PRACK".split()
+)
 
 
 def parse_message(data: bytes) -> Request | Response:
@@ -242,69 +322,121 @@ def parse_message(data: bytes) -> Request | Response:
 
     The body is ``Content-Length`` octets after the blank line; octets beyond it are ignored
     (§18.3, RFC 4475 dblreq). Without Content-Length the body is the rest of the data, as on
-    UDP (RFC 4475 inv2543). Raises ParseError, with a status hint, for anything malformed.
+    UDP (RFC 4475 inv2543). Header values stay as written (folding undone) until a typed view
+    reads them. Raises ParseError, with a status hint (400, or 505 for another SIP version),
+    for anything malformed, and no other exception.
     """
+    try:
+        return _parse(data)
+    except (ValueError, LookupError) as exc:
+        # A net under the boundary: whatever slipped past the checks below is still the
+        # peer's malformed input, to be answered with 400, never a crash of the stack.
+        raise ParseError(f"malformed message ({type(exc).__name__})") from exc
+
+
+def _parse(data: bytes) -> Request | Response:
+    if data.startswith(_LEADING_EOL):
+        # §7.5: CRLFs before the start line are ignored.
+        data = data.lstrip(b"\r\n")
     end = data.find(b"\r\n\r\n")
+    lines: list[str] | None = None
     if end >= 0:
-        head_bytes, rest = data[:end], data[end + 4 :]
-    else:
-        end = data.find(b"\n\n")
-        if end >= 0:
-            head_bytes, rest = data[:end], data[end + 2 :]
+        text = data[:end].decode("utf-8", "surrogateescape")
+        lines = text.split("\r\n")
+        breaks = len(lines) - 1
+        if text.count("\n") == breaks and text.count("\r") == breaks:
+            # The usual case: every CR and LF of the header section is in a CRLF.
+            rest = data[end + 4 :]
         else:
-            # No blank line: all of it is the header section (RFC 4475 baddn ends so).
-            head_bytes, rest = data.rstrip(b"\r\n"), b""
-    text = head_bytes.decode("utf-8", "surrogateescape")
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
-    # §7.5: CRLFs before the start line are ignored.
-    lines = text.lstrip("\r\n").split("\n")
-    start = lines[0]
-    fields: list[tuple[str, str, str]] = []
-    lengths: list[str] = []
-    canonical = CANONICAL
-    for line in lines[1:]:
-        if not line:
-            continue
-        if line[0] in LWS:
-            # §7.3.1: a line starting with white space continues the previous field.
-            if not fields:
-                raise ParseError("continuation line before any header")
-            key, name, value = fields[-1]
-            fields[-1] = (key, name, f"{value} {line.strip(LWS)}".strip(LWS))
-            continue
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise ParseError("header line without a colon")
-        name = name.rstrip(LWS)
-        lname = name.lower()
-        canon = canonical.get(lname)
-        if canon is None:
-            key = lname
-        else:
-            name = canon
-            key = canon.lower()
-        value = value.strip(LWS)
-        if key == "content-length":
-            lengths.append(value)
-        fields.append((key, name, value))
-    if lengths:
-        body = rest[: _content_length(lengths, len(rest))]
-    else:
+            lines = None
+    if lines is None:
+        lines, rest = _split_lines(data)
+    try:
+        fields, index = _fields(lines)
+    except _Folded:
+        fields, index = _fields(_unfold(lines))
+    headers = Headers._from_parsed(fields, index)
+    lengths = index.get("content-length")
+    if lengths is None:
         body = rest
-    headers = Headers._from_parsed(fields)
-    if start.startswith("SIP/"):
+    else:
+        length = _content_length(lengths, len(rest))
+        headers._parsed["clen"] = length
+        body = rest if length == len(rest) else rest[:length]
+    start = lines[0]
+    if start[:4].upper() == "SIP/":
         return _parse_status_line(start, headers, body)
     return _parse_request_line(start, headers, body)
 
 
+def _split_lines(data: bytes) -> tuple[list[str], bytes]:
+    """The header lines and the rest, for a message that is not plain CRLF."""
+    m = _BLANK_LINE_RE.search(data)
+    if m is None:
+        # No empty line: all of it is the header section (RFC 4475 baddn ends so).
+        head, rest = data.rstrip(b"\r\n"), b""
+    else:
+        head, rest = data[: m.start()], data[m.end() :]
+    text = head.decode("utf-8", "surrogateescape").replace("\r\n", "\n")
+    if "\r" in text:
+        # §7: lines end in CRLF; a lone CR inside the header section is malformed.
+        raise ParseError("bare CR in the header section")
+    return text.split("\n"), rest
+
+
+class _Folded(Exception):
+    """A continuation line turned up: the header lines need unfolding first."""
+
+
+def _fields(lines: list[str]) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
+    """``(key, name, value)`` per header line, and the key -> values index."""
+    fields: list[tuple[str, str, str]] = []
+    index: dict[str, list[str]] = {}
+    names = _WIRE_NAMES
+    for i in range(1, len(lines)):
+        line = lines[i]
+        name, colon, value = line.partition(":")
+        found = names.get(name)
+        if found is None or not colon:
+            if line[:1] in _LWS_CHARS:
+                raise _Folded
+            if not colon:
+                raise ParseError("header line without a colon")
+            found = wire_name(name)
+        key = found[0]
+        value = value.strip(LWS)
+        fields.append((key, found[1], value))
+        values = index.get(key)
+        if values is None:
+            index[key] = [value]
+        else:
+            values.append(value)
+    return fields, index
+
+
+def _unfold(lines: list[str]) -> list[str]:
+    """§7.3.1: a line starting with white space continues the previous header line; the
+    line break and the white space around it count as one SP."""
+    out = [lines[0]]
+    for line in lines[1:]:
+        if line[:1] in _LWS_CHARS:
+            if len(out) == 1:
+                raise ParseError("continuation line before any header")
+            out[-1] = f"{out[-1].rstrip(LWS)} {line.strip(LWS)}"
+        else:
+            out.append(line)
+    return out
+
+
 def _content_length(values: list[str], available: int) -> int:
-    if len(values) > 1 and len({v.strip(LWS) for v in values}) > 1:
-        # RFC 4475 mcl01: conflicting lengths are a framing error.
-        raise ParseError("conflicting Content-Length values")
+    """§18.3 framing of a message handed over whole (a datagram, or a framed stream chunk)."""
     length = parse_uint(values[0], "Content-Length")
+    for other in values[1:]:
+        if parse_uint(other, "Content-Length") != length:
+            # RFC 4475 mcl01: conflicting lengths are a framing error.
+            raise ParseError("conflicting Content-Length values")
     if length > available:
-        # RFC 4475 clerr: on UDP a body shorter than Content-Length gets 400.
+        # §18.3, RFC 4475 clerr: a body shorter than Content-Length is an error (400).
         raise ParseError("Content-Length larger than the body")
     return length
 
@@ -315,36 +447,52 @@ def _parse_request_line(line: str, headers: Headers, body: bytes) -> Request:
     if len(parts) != 3 or not all(parts):
         raise ParseError("malformed Request-Line")
     method, uri, version = parts
-    if TOKEN_RE.fullmatch(method) is None:
+    if method not in _COMMON_METHODS and TOKEN_RE.fullmatch(method) is None:
         raise ParseError("malformed method")
-    _check_version(version)
-    if uri.startswith("<"):
+    if version != SIP_VERSION:
+        _check_version(version)
+    if uri[0] == "<":
+        # RFC 4475 ltgtruri: the Request-URI is never enclosed in <>.
         raise ParseError("Request-URI enclosed in <>")
-    return Request(method, uri, headers, body)
+    request = Request.__new__(Request)
+    request.headers = headers
+    request.body = body
+    request.method = method
+    request._request_uri = uri
+    request._uri = None
+    return request
 
 
 def _parse_status_line(line: str, headers: Headers, body: bytes) -> Response:
-    parts = line.split(" ", 2)
-    if len(parts) < 3:
-        if len(parts) == 2:
-            parts.append("")
-        else:
-            raise ParseError("malformed Status-Line")
-    version, code, reason = parts
-    _check_version(version)
+    # §7.2: Status-Line = SIP-Version SP Status-Code SP Reason-Phrase; the phrase may be
+    # empty (RFC 4475 noreason) and hold UTF-8 (unreason). A missing last SP is tolerated.
+    version, _, rest = line.partition(" ")
+    code, _, reason = rest.partition(" ")
+    if version != SIP_VERSION:
+        _check_version(version)
     if len(code) != 3 or not code.isdigit() or not code.isascii() or not "100" <= code <= "699":
+        # RFC 4475 bigcode: 4294967301 is no status code; the response is dropped.
         raise ParseError("malformed status code")
     return Response(int(code), reason, headers, body)
 
 
 def _check_version(version: str) -> None:
+    # §7.1: SIP-Version is case-insensitive; another version earns 505 (RFC 4475 badvers).
     if version.upper() != SIP_VERSION:
         if version.upper().startswith("SIP/"):
-            raise ParseError(f"SIP version {version} not supported", 505)
+            raise ParseError(f"SIP version {version[:16]} not supported", 505)
         raise ParseError("malformed SIP-Version")
 
 
 # -- validation ----------------------------------------------------------------------
+
+_REQUIRED = ("To", "From", "Call-ID", "CSeq", "Via")
+#: Lookup keys of the headers we know: their names are tokens by construction.
+_KNOWN_KEYS = frozenset(name.lower() for name in CANONICAL.values())
+# §20.15: media-type = m-type SLASH m-subtype *(SEMI m-parameter)
+_MEDIA_TYPE_RE = re.compile(rf"{TOKEN}[ \t]*/[ \t]*{TOKEN}[ \t]*(?:;.*)?", re.DOTALL)
+#: Headers whose elements are option-tags (§19.2, §20.29, §20.32, §20.37, §20.40).
+_OPTION_TAG_HEADERS = ("Require", "Proxy-Require", "Supported", "Unsupported")
 
 
 def validate_message(
@@ -357,6 +505,13 @@ def validate_message(
     judged, as RFC 4475's baddate allows. With ``known_methods``, a request whose method is
     not among them is refused with 501 first (RFC 4475 mismatch02 prefers 501 to 400).
     """
+    try:
+        _validate(message, known_methods)
+    except (ValueError, LookupError) as exc:
+        raise ParseError(f"malformed message ({type(exc).__name__})") from exc
+
+
+def _validate(message: Request | Response, known_methods: frozenset[str] | None) -> None:
     if (
         known_methods is not None
         and isinstance(message, Request)
@@ -364,35 +519,50 @@ def validate_message(
     ):
         raise ParseError(f"method {message.method} not implemented", 501)
     h = message.headers
-    for name in ("To", "From", "Call-ID", "CSeq", "Via"):
-        if name not in h:
-            raise ParseError(f"missing {name} header")
     index = h._lookup()
+    for name in _REQUIRED:
+        if name.lower() not in index:
+            # RFC 4475 insuf: a request without Call-ID, From or To earns 400.
+            raise ParseError(f"missing {name} header")
     for key in SINGLE_HEADERS:
         found = index.get(key)
         if found is not None and len(found) > 1:
+            # RFC 4475 multi01.
             raise ParseError(f"more than one {CANONICAL.get(key, key)} header")
-    for name in index:
-        if TOKEN_RE.fullmatch(name) is None:
+    for key in index:
+        if key not in _KNOWN_KEYS and TOKEN_RE.fullmatch(key) is None:
+            # §7.3.1: field-name = token.
             raise ParseError("malformed header name")
     if CALL_ID_RE.fullmatch(message.call_id) is None:
         raise ParseError("malformed Call-ID")
     message.vias  # noqa: B018  (parsing is the check)
-    message.from_  # noqa: B018
-    message.to  # noqa: B018
-    message.contacts if "Contact" not in h or h.get("Contact", "").strip(LWS) != "*" else None
-    message.routes  # noqa: B018
-    message.record_routes  # noqa: B018
+    for name_addr in (message.from_, message.to):
+        name_addr.uri  # noqa: B018  (NameAddr parses its URI lazily)
+    if not message.is_star_contact:
+        for name_addr in message.contacts:
+            name_addr.uri  # noqa: B018
+    for name_addr in message.routes + message.record_routes:
+        name_addr.uri  # noqa: B018
     cseq = message.cseq
     message.max_forwards  # noqa: B018
-    if "Expires" in h:
-        message.expires  # noqa: B018
+    message.expires  # noqa: B018
+    content_type = h.get("Content-Type")
+    if content_type is not None and _MEDIA_TYPE_RE.fullmatch(content_type) is None:
+        raise ParseError("malformed Content-Type")
+    event = message.event
+    if event is not None and TOKEN_RE.fullmatch(event) is None:
+        raise ParseError("malformed Event")
+    for name in _OPTION_TAG_HEADERS:
+        for tag in h.values(name):
+            if tag and TOKEN_RE.fullmatch(tag) is None:
+                raise ParseError(f"malformed option-tag in {name}")
     if isinstance(message, Request):
         uri = message.uri
         if isinstance(uri, SipUri) and uri.headers:
             # RFC 4475 escruri: headers in a Request-URI are not to be acted on.
             raise ParseError("Request-URI with embedded headers")
         if cseq.method != message.method:
+            # §8.1.1.5, RFC 4475 mismatch01.
             raise ParseError("CSeq method does not match the request method")
 
 
@@ -405,20 +575,36 @@ def make_response(
     extra: list[tuple[str, str]] | None = None,
     body: bytes = b"",
 ) -> Response:
-    """A response to ``request`` per §8.2.6.2: Via, From, To, Call-ID, CSeq copied.
+    """A response to ``request`` per §8.2.6.2: Via, From, To, Call-ID, CSeq copied as written.
 
     ``to_tag`` is added to To when the request had none (every response but 100 Trying
     needs one from a UAS). Record-Route is copied for dialog-creating 2xx by the dialog layer.
+    The request need not be valid: a header it lacks is left out, and a To that does not
+    parse is copied without a tag, so that a 400 can still answer it (RFC 4475 insuf,
+    quotbal). ``extra`` fields are appended; a bad name or a CR/LF in a value raises
+    LocalProtocolError.
     """
     h = request.headers
-    fields: list[tuple[str, str]] = [("Via", v) for v in h.get_all("Via")]
-    fields.append(("From", _required(h.get("From"), "From")))
-    to = _required(h.get("To"), "To")
-    if to_tag is not None and request.to.tag is None:
-        to = f"{to};tag={to_tag}"
-    fields.append(("To", to))
-    fields.append(("Call-ID", _required(h.get("Call-ID"), "Call-ID")))
-    fields.append(("CSeq", _required(h.get("CSeq"), "CSeq")))
+    fields: list[tuple[str, str, str]] = [("via", "Via", v) for v in h.get_all("Via")]
+    value = h.get("From")
+    if value is not None:
+        fields.append(("from", "From", value))
+    value = h.get("To")
+    if value is not None:
+        if to_tag is not None:
+            try:
+                has_tag = request.to.tag is not None
+            except ParseError:
+                has_tag = True  # no tag can be added to a value that does not parse
+            if not has_tag:
+                value = f"{value};tag={to_tag}"
+        fields.append(("to", "To", value))
+    for key, name in (("call-id", "Call-ID"), ("cseq", "CSeq")):
+        value = h.get(name)
+        if value is not None:
+            fields.append((key, name, value))
+    headers = Headers._from_parsed(fields)
     if extra:
-        fields.extend(extra)
-    return Response(status, reason, Headers(fields), body)
+        for name, value in extra:
+            headers.add(name, value)
+    return Response(status, reason, headers, body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from parley.sip.errors import ParseError
-from parley.sip.syntax.abnf import LWS, split_outside
+from parley.sip.syntax.abnf import GENERIC_PARAMS_RE, LWS, split_outside
 
 ParamItem = tuple[str, str | None]
 
@@ -23,20 +23,47 @@ class Params:
         self._items: list[ParamItem] = list(items)
 
     @classmethod
+    def _adopt(cls, items: list[ParamItem]) -> Params:
+        self = cls.__new__(cls)
+        self._items = items
+        return self
+
+    @classmethod
     def parse(cls, text: str) -> Params:
-        """Parse ``text`` that follows the first ``;`` (``a=1;b;c="x;y"``)."""
+        """Parse ``text`` that follows the first ``;`` (``a=1;b;c="x;y"``).
+
+        Only the structure is checked (balanced quotes, no empty parameter): the URI parser
+        judges the characters of uri-parameters itself (§19.1.1), and ``parse_generic``
+        judges those of header parameters.
+        """
         items: list[ParamItem] = []
-        for piece in split_outside(text, ";"):
+        pieces = text.split(";") if '"' not in text else split_outside(text, ";")
+        for piece in pieces:
             name, eq, value = piece.partition("=")
             name = name.strip(LWS)
             if not name:
                 raise ParseError("empty parameter")
             items.append((name, value.strip(LWS) if eq else None))
-        return cls(items)
+        return cls._adopt(items)
+
+    @classmethod
+    def parse_generic(cls, text: str) -> Params:
+        """Parse header parameters (§25.1 generic-param): token names, and values that are a
+        token, a host or a quoted-string. LWS may surround ``;`` and ``=`` (RFC 4475 wsinv)."""
+        if GENERIC_PARAMS_RE.fullmatch(text) is None:
+            # RFC 4475 badinv01: ";;" and stray characters in parameters earn a 400.
+            raise ParseError("malformed header parameters")
+        return cls.parse(text)
 
     def get(self, name: str, default: str | None = None) -> str | None:
+        """The value of the first parameter called ``name`` (any case), or ``default``."""
+        items = self._items
+        # Most names are written as asked for; only fall back to case-folding when not.
+        for key, value in items:
+            if key == name:
+                return value
         lname = name.lower()
-        for key, value in self._items:
+        for key, value in items:
             if key.lower() == lname:
                 return value
         return default
@@ -48,6 +75,7 @@ class Params:
         return any(key.lower() == lname for key, _ in self._items)
 
     def set(self, name: str, value: str | None) -> None:
+        """Replace the value of ``name`` in place, or append the parameter."""
         lname = name.lower()
         for i, (key, _) in enumerate(self._items):
             if key.lower() == lname:

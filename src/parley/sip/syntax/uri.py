@@ -13,24 +13,33 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import unquote_to_bytes
 
 from parley.sip.errors import ParseError
+from parley.sip.syntax.abnf import HOSTNAME
 from parley.sip.syntax.params import Params
 
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 # §25.1 hostname / IPv4address; an IPv6reference is checked with ipaddress.
-_HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.?")
+_HOSTNAME_RE = re.compile(HOSTNAME)
 # user = 1*( unreserved / escaped / user-unreserved ); password likewise plus & = + $ ,
 _USER_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+")
 _PASSWORD_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,]|%[0-9A-Fa-f]{2})*")
 # paramchar = param-unreserved / unreserved / escaped
 _PARAM_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()\[\]/:&+$]|%[0-9A-Fa-f]{2})+")
 _HEADER_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()\[\]/?:+$]|%[0-9A-Fa-f]{2})*")
+# No URI (RFC 3986 §2, §19.1.1) holds white space, controls or the delimiters of name-addr.
+_FORBIDDEN_RE = re.compile(r"[\x00-\x20\x7f<>\"]")
+# RFC 5118 §4.1: an IPv6reference holds hex digits, ":" and a dotted IPv4 tail, nothing else
+# (ipaddress would also accept an RFC 4007 "%zone", which RFC 3261 does not).
+_IPV6_CHARS_RE = re.compile(r"[0-9A-Fa-f:.]+")
 
 
 def unescape(text: str) -> str:
     """Resolve ``%HH`` escapes once; an escaped NUL stays a character (RFC 4475 escnull)."""
     if "%" not in text:
         return text
-    return unquote_to_bytes(text).decode("utf-8", "surrogateescape")
+    # Encode first with surrogateescape: unquote_to_bytes would encode a str strictly and
+    # fail on the lone surrogates that undecodable octets of a message become.
+    raw = unquote_to_bytes(text.encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +135,12 @@ def parse_uri(text: str) -> Uri:
 
     Raises ParseError for malformed text, including white space anywhere inside the URI.
     """
+    if _FORBIDDEN_RE.search(text) is not None:
+        # RFC 4475 lwsruri/badaspec: LWS inside a URI is refused, not guessed around.
+        raise ParseError("white space, control or delimiter character inside a URI")
     scheme, colon, rest = text.partition(":")
     if not colon or _SCHEME_RE.fullmatch(scheme) is None:
         raise ParseError(f"not a URI: {text[:64]!r}")
-    if any(c in text for c in " \t\r\n<>\""):
-        raise ParseError("white space or delimiter inside a URI")
     lscheme = scheme.lower()
     if lscheme not in ("sip", "sips"):
         if not rest:
@@ -191,23 +201,42 @@ def _parse_hostport(text: str) -> tuple[str, int | None]:
             if not after.startswith(":"):
                 raise ParseError("junk after an IPv6 reference")
             port_text = after[1:]
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            raise ParseError(f"malformed IPv6 reference {host!r}") from None
+        if not valid_ipv6(host[1:-1]):
+            # RFC 5118 §4.10: "2001:db8:::192.0.2.1" passes RFC 3261's loose ABNF but is
+            # no address; we refuse it rather than guess.
+            raise ParseError(f"malformed IPv6 reference {host[:64]!r}")
     else:
         host, colon, port_part = text.partition(":")
         if colon:
+            if ":" in port_part:
+                # RFC 5118 §4.2: an IPv6 address in a URI or Via must be in brackets.
+                raise ParseError("IPv6 address without [ ] (RFC 5118 §4.2)")
             port_text = port_part
         if _HOSTNAME_RE.fullmatch(host) is None:
-            # RFC 5118 §4.4: an IPv6 address must be bracketed in a URI.
             raise ParseError(f"malformed host {host[:64]!r}")
     port: int | None = None
     if port_text is not None:
-        if not port_text.isdigit() or not port_text.isascii() or int(port_text) > 65535:
+        # §25.1 port = 1*DIGIT; the length check keeps int() away from huge digit strings.
+        if (
+            not port_text.isdigit()
+            or not port_text.isascii()
+            or len(port_text) > 5
+            or int(port_text) > 65535
+        ):
             raise ParseError("malformed port")
         port = int(port_text)
     return host, port
+
+
+def valid_ipv6(text: str) -> bool:
+    """True for the text of an IPv6 address as RFC 5118 allows it between ``[`` and ``]``."""
+    if _IPV6_CHARS_RE.fullmatch(text) is None:
+        return False
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def format_host(host: str) -> str:
@@ -219,7 +248,7 @@ def uri_equal(a: Uri, b: Uri) -> bool:
     """§19.1.4 URI comparison (sip/sips); other schemes compare case-insensitively by text."""
     if isinstance(a, AbsoluteUri) or isinstance(b, AbsoluteUri):
         return str(a).lower() == str(b).lower()
-    if a.scheme != b.scheme or a.host.lower() != b.host.lower() or a.port != b.port:
+    if a.scheme != b.scheme or a.port != b.port or not _same_host(a.host, b.host):
         return False
     if a.user_unescaped != b.user_unescaped:
         return False
@@ -240,3 +269,13 @@ def uri_equal(a: Uri, b: Uri) -> bool:
     ha = {k.lower(): unescape(v) for k, v in a.headers}
     hb = {k.lower(): unescape(v) for k, v in b.headers}
     return ha == hb
+
+
+def _same_host(a: str, b: str) -> bool:
+    """§19.1.4: hosts compare case-insensitively; two IPv6 references compare as addresses,
+    so that ``[2001:db8::1]`` equals ``[2001:DB8:0:0::1]`` (RFC 5118 §4.1 shows both forms)."""
+    if a.lower() == b.lower():
+        return True
+    if a.startswith("[") and b.startswith("[") and valid_ipv6(a[1:-1]) and valid_ipv6(b[1:-1]):
+        return ipaddress.IPv6Address(a[1:-1]) == ipaddress.IPv6Address(b[1:-1])
+    return False

@@ -11,28 +11,67 @@ from dataclasses import dataclass, field
 
 from parley.sip.errors import ParseError
 from parley.sip.syntax.abnf import (
+    GENERIC_PARAMS,
+    HOSTNAME,
     LWS,
-    TOKEN_RE,
+    QUOTED_CONTENT,
+    TOKEN,
     TOKENS_RE,
     find_quote_end,
     parse_uint,
     quote,
-    split_outside,
     unquote,
+    unquote_content,
 )
 from parley.sip.syntax.params import Params
-from parley.sip.syntax.uri import SipUri, Uri, _parse_hostport, format_host, parse_uri
+from parley.sip.syntax.uri import (
+    SipUri,
+    Uri,
+    _parse_hostport,
+    format_host,
+    parse_uri,
+    valid_ipv6,
+)
 
 #: §8.1.1.7: branches of RFC 3261 elements start with this cookie.
 MAGIC_COOKIE = "z9hG4bK"
 
-# sent-protocol LWS sent-by; LWS may surround each "/" (RFC 4475 wsinv).
-_VIA_RE = re.compile(r"([^/ \t]+)[ \t]*/[ \t]*([^/ \t]+)[ \t]*/[ \t]*([^ \t;]+)[ \t]+([^ \t;]+)[ \t]*")
+# §20.16: CSeq = 1*DIGIT LWS Method (LWS, not any Unicode space as str.split() takes).
+_CSEQ_RE = re.compile(rf"[ \t]*([0-9]+)[ \t]+({TOKEN})[ \t]*")
+_COMMON_METHODS = frozenset(
+    "INVITE ACK BYE CANCEL OPTIONS REGISTER SUBSCRIBE NOTIFY PUBLISH MESSAGE REFER INFO "
+    "UPDATE PRACK".split()
+)
+
+# §20.42: via-parm = sent-protocol LWS sent-by *( SEMI via-params ); LWS may surround each
+# "/" (RFC 4475 wsinv) and, through COLON = SWS ":" SWS, the ":" of sent-by. One regex takes
+# the common shapes in one pass; whatever it refuses goes through the step-by-step parser,
+# which accepts the same language and says precisely what is wrong.
+_VIA_RE = re.compile(
+    rf"[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]+"
+    rf"({HOSTNAME}|\[[0-9A-Fa-f:.]+\])(?:[ \t]*:[ \t]*([0-9]{{1,5}}))?[ \t]*"
+    rf"(?:;({GENERIC_PARAMS}))?",
+    re.DOTALL,
+)
+_SENT_PROTOCOL_RE = re.compile(
+    rf"[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]+"
+    r"([^ \t]+(?:[ \t]*:[ \t]*[^ \t]*)?)[ \t]*"
+)
+# §20.10: name-addr = [ display-name ] LAQUOT addr-spec RAQUOT, then *( SEMI param ).
+_NAME_ADDR_RE = re.compile(
+    rf"[ \t]*(?:{QUOTED_CONTENT}[ \t]*|({TOKEN}(?:[ \t]+{TOKEN})*)[ \t]*)?"
+    rf"<([^<>\x00-\x20\"]+)>[ \t]*(?:;({GENERIC_PARAMS}))?",
+    re.DOTALL,
+)
 
 
 @dataclass(slots=True)
 class Via:
-    """One Via element (§20.42): ``SIP/2.0/UDP host:port;branch=...``."""
+    """One Via element (§20.42): ``SIP/2.0/UDP host:port;branch=...``.
+
+    ``host`` is kept as written (IPv6 references with brackets), ``transport`` uppercased,
+    ``params`` as written. Parse with ``Via.parse``; ``str()`` gives the wire form back.
+    """
 
     transport: str
     host: str
@@ -42,17 +81,31 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
-        head, semi, rest = text.partition(";") if '"' not in text else _split_first_param(text)
-        m = _VIA_RE.fullmatch(head.strip(LWS))
+        """Parse one via-parm; raises ParseError if it is malformed."""
+        m = _VIA_RE.fullmatch(text)
         if m is None:
-            raise ParseError("malformed Via")
+            return cls._parse_slowly(text)
+        name, version, transport, host, port, param_text = m.groups()
+        if host[0] == "[" and not valid_ipv6(host[1:-1]):
+            raise ParseError(f"malformed IPv6 reference {host[:64]!r}")
+        number = None if port is None else int(port)
+        if number is not None and number > 65535:
+            raise ParseError("malformed port")
+        params = Params() if param_text is None else Params.parse(param_text)
+        return cls(transport.upper(), host, number, params, f"{name}/{version}")
+
+    @classmethod
+    def _parse_slowly(cls, text: str) -> Via:
+        # Neither sent-protocol nor sent-by may hold ";", so the first one starts the params.
+        head, semi, rest = text.partition(";")
+        m = _SENT_PROTOCOL_RE.fullmatch(head)
+        if m is None:
+            raise ParseError("malformed Via sent-protocol or sent-by")
         name, version, transport, sent_by = m.groups()
-        if TOKEN_RE.fullmatch(name) is None or TOKEN_RE.fullmatch(version) is None:
-            raise ParseError("malformed Via protocol")
-        if TOKEN_RE.fullmatch(transport) is None:
-            raise ParseError("malformed Via transport")
+        if " " in sent_by or "\t" in sent_by:
+            sent_by = sent_by.replace(" ", "").replace("\t", "")
         host, port = _parse_hostport(sent_by)
-        params = Params.parse(rest) if semi else Params()
+        params = Params.parse_generic(rest) if semi else Params()
         return cls(transport.upper(), host, port, params, f"{name}/{version}")
 
     @property
@@ -65,8 +118,11 @@ class Via:
 
     @property
     def rport(self) -> int | None:
+        """The ``rport`` value (RFC 3581), None when absent, empty or not a port number."""
         value = self.params.get("rport")
-        return int(value) if value and value.isdigit() else None
+        if value and value.isdigit() and value.isascii() and len(value) <= 5:
+            return int(value)
+        return None
 
     @property
     def sent_by(self) -> tuple[str, int | None]:
@@ -84,40 +140,80 @@ class Via:
         return f"{self.protocol}/{self.transport} {self.host}{port}{self.params}"
 
 
-def _split_first_param(text: str) -> tuple[str, str, str]:
-    parts = split_outside(text, ";")
-    if len(parts) == 1:
-        return parts[0], "", ""
-    return parts[0], ";", ";".join(parts[1:])
-
-
-@dataclass(slots=True)
 class NameAddr:
     """A From, To, Contact, Route or Record-Route value: optional display name, URI, params.
 
-    ``bracketed`` records whether the URI was in ``<>``; serialising always brackets it when
-    the URI has parameters or headers, so that they never turn into header parameters.
+    ``params`` are the header parameters (``;tag=``, ``;expires=``), never the URI's own: in
+    ``<sip:a@b;lr>;tag=1`` the URI has ``lr`` and the header ``tag`` (§20.10, RFC 4475
+    cparam01/cparam02). ``display_name`` is unquoted (quoted-pairs resolved).
+
+    ``parse`` checks the structure and the header parameters; the URI inside is parsed on
+    first read of ``uri`` (most messages only need the tag), so a malformed URI raises
+    ParseError there. ``validate_message`` reads every one. ``str()`` always puts the URI in
+    ``<>`` so that its parameters never turn into header parameters.
     """
 
-    uri: Uri
-    display_name: str | None = None
-    params: Params = field(default_factory=Params)
+    __slots__ = ("_uri", "_uri_text", "display_name", "params")
+
+    def __init__(
+        self, uri: Uri, display_name: str | None = None, params: Params | None = None
+    ) -> None:
+        self._uri: Uri | None = uri
+        self._uri_text = ""
+        self.display_name = display_name
+        self.params = Params() if params is None else params
+
+    @classmethod
+    def _lazy(cls, uri_text: str, display_name: str | None, params: Params) -> NameAddr:
+        self = cls.__new__(cls)
+        self._uri = None
+        self._uri_text = uri_text
+        self.display_name = display_name
+        self.params = params
+        return self
+
+    @property
+    def uri(self) -> Uri:
+        """The parsed URI; raises ParseError if the text between ``<>`` is not a URI."""
+        uri = self._uri
+        if uri is None:
+            uri = self._uri = parse_uri(self._uri_text)
+        return uri
+
+    @uri.setter
+    def uri(self, value: Uri) -> None:
+        self._uri = value
 
     @classmethod
     def parse(cls, text: str, *, allow_star: bool = False) -> NameAddr:
-        text = text.strip(LWS)
-        display: str | None = None
+        """Parse a name-addr (``"Bob" <sip:b@x>;tag=1``) or addr-spec (``sip:b@x;tag=1``).
+
+        ``allow_star`` is accepted for callers that pass it; a Contact of ``*`` (§10.2.2) is
+        not a NameAddr and is recognised by ``Message.is_star_contact``.
+        """
+        m = _NAME_ADDR_RE.fullmatch(text)
+        if m is not None:
+            quoted, tokens, uri_text, param_text = m.groups()
+            display = tokens if quoted is None else unquote_content(quoted)
+            params = Params() if param_text is None else Params.parse(param_text)
+            return cls._lazy(uri_text, display, params)
+        return cls._parse_slowly(text.strip(LWS))
+
+    @classmethod
+    def _parse_slowly(cls, text: str) -> NameAddr:
+        # The step-by-step reading: addr-specs, and precise reasons for what is malformed.
         if text.startswith('"'):
             end = find_quote_end(text, 0)
-            display = unquote(text[: end + 1])
+            display: str | None = unquote(text[: end + 1])
             rest = text[end + 1 :].lstrip(LWS)
             if not rest.startswith("<"):
                 raise ParseError("quoted display name without <URI>")
             return cls._bracketed(rest, display)
         lt = text.find("<")
         if lt >= 0:
-            name = text[:lt].strip(LWS)
-            if name:
+            display = None
+            if lt:
+                name = text[:lt].rstrip(LWS)
                 # RFC 4475 lwsdisp: no LWS between the tokens and "<" is accepted; baddn:
                 # unquoted non-token characters are not.
                 if TOKENS_RE.fullmatch(name) is None:
@@ -127,24 +223,27 @@ class NameAddr:
         # addr-spec: every ";" after the URI starts a header parameter (§20.10).
         uri_text, semi, rest = text.partition(";")
         uri_text = uri_text.rstrip(LWS)
+        # §20: an addr-spec holding "," "?" or ";" (or LWS) must be in <> (RFC 4475
+        # regbadct); the URI is parsed at once since nothing else marks where it ends.
         if any(c in uri_text for c in " \t,?"):
             raise ParseError("addr-spec with characters that need <>")
-        return cls(parse_uri(uri_text), None, Params.parse(rest) if semi else Params())
+        uri = parse_uri(uri_text)
+        return cls(uri, None, Params.parse_generic(rest) if semi else Params())
 
     @classmethod
     def _bracketed(cls, text: str, display: str | None) -> NameAddr:
         gt = text.find(">")
         if gt < 0:
             raise ParseError("unterminated <URI>")
+        rest = text[gt + 1 :].lstrip(LWS)
+        if not rest:
+            params = Params()
+        elif rest[0] == ";":
+            params = Params.parse_generic(rest[1:])
+        else:
+            raise ParseError("junk after <URI>")
         # RFC 4475 badaspec: white space inside <> is refused, not guessed around.
-        uri = parse_uri(text[1:gt])
-        rest = text[gt + 1 :].strip(LWS)
-        params = Params()
-        if rest:
-            if not rest.startswith(";"):
-                raise ParseError("junk after <URI>")
-            params = Params.parse(rest[1:])
-        return cls(uri, display, params)
+        return cls(parse_uri(text[1:gt]), display, params)
 
     @property
     def tag(self) -> str | None:
@@ -153,13 +252,30 @@ class NameAddr:
     @property
     def sip_uri(self) -> SipUri:
         """The URI, which must be ``sip:``/``sips:`` (416 otherwise)."""
-        if not isinstance(self.uri, SipUri):
-            raise ParseError(f"unsupported URI scheme {self.uri.scheme!r}", 416)
-        return self.uri
+        uri = self.uri
+        if not isinstance(uri, SipUri):
+            raise ParseError(f"unsupported URI scheme {uri.scheme!r}", 416)
+        return uri
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NameAddr):
+            return NotImplemented
+        return (
+            self.display_name == other.display_name
+            and self.params == other.params
+            and self.uri == other.uri
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaced
 
     def __str__(self) -> str:
         display = "" if self.display_name is None else quote(self.display_name) + " "
-        return f"{display}<{self.uri}>{self.params}"
+        uri = self._uri_text if self._uri is None else str(self._uri)
+        return f"{display}<{uri}>{self.params}"
+
+    def __repr__(self) -> str:
+        uri = repr(self._uri_text) if self._uri is None else repr(self._uri)
+        return f"NameAddr(uri={uri}, display_name={self.display_name!r}, params={self.params!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,14 +287,20 @@ class CSeq:
 
     @classmethod
     def parse(cls, text: str) -> CSeq:
-        parts = text.split()
-        if len(parts) != 2:
+        """Parse ``1*DIGIT LWS Method``; raises ParseError if malformed or too large."""
+        number, _, method = text.partition(" ")
+        if (
+            method in _COMMON_METHODS
+            and number.isdigit()
+            and number.isascii()
+            and len(number) < 10  # so below 2**31 as §8.1.1.5 demands
+        ):
+            return cls(int(number), method)
+        m = _CSEQ_RE.fullmatch(text)
+        if m is None:
             raise ParseError("malformed CSeq")
         # §8.1.1.5: the number MUST be less than 2**31 (RFC 4475 scalar02).
-        seq = parse_uint(parts[0], "CSeq number", 2**31 - 1)
-        if TOKEN_RE.fullmatch(parts[1]) is None:
-            raise ParseError("malformed CSeq method")
-        return cls(seq, parts[1])
+        return cls(parse_uint(m.group(1), "CSeq number", 2**31 - 1), m.group(2))
 
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"
@@ -194,7 +316,10 @@ def parse_star_or_contacts(values: list[str]) -> list[NameAddr] | None:
 
 
 def is_ip_literal(host: str) -> bool:
+    """True for an IPv4 address, an IPv6 address or an IPv6 reference (RFC 5118 §4.5)."""
     bare = host[1:-1] if host.startswith("[") else host
+    if "%" in bare:
+        return False  # ipaddress takes an RFC 4007 zone; SIP addresses have none
     try:
         ipaddress.ip_address(bare)
     except ValueError:

@@ -7,7 +7,7 @@ on, which is what makes NAT and browsers work.
 
 from __future__ import annotations
 
-from parley.sip.syntax import Request, Response, Via
+from parley.sip.syntax import Message, Request, Via
 from parley.sip.syntax.uri import format_host
 from parley.sip.transport.address import Peer
 
@@ -32,24 +32,25 @@ def stamp_received(request: Request, peer: Peer) -> None:
         request.headers.prepend("Via", str(via))
 
 
-def response_destination(response: Response, arrived_on: Peer | None) -> Peer:
-    """Where a response to a request goes (§18.2.2, RFC 3581 §4).
+def response_destination(message: Message, arrived_on: Peer | None) -> Peer:
+    """Where a response to a request goes (§18.2.2, RFC 3581 §4), read from its top Via.
 
     On a reliable transport, back over the connection the request came in on (its
-    ``conn_id``); the caller falls back to a new connection to sent-by if that one closed.
-    On UDP: to ``received`` (or sent-by) at ``rport`` (or the sent-by port), ``maddr`` aside.
+    ``conn_id``); the runtime falls back to a new connection to sent-by if that one closed.
+    On UDP: to ``received`` (or sent-by), at the request's source port when ``rport`` was
+    asked for, else at the sent-by port (``maddr`` is not honoured).
     """
-    via = response.top_via
-    transport = via.transport.lower()
     if arrived_on is not None and arrived_on.reliable:
         return arrived_on
+    via = message.top_via
+    transport = via.transport.lower()
     host = via.received or via.host
     if host.startswith("["):
         host = host[1:-1]
-    port = via.rport or via.port or DEFAULT_PORTS.get(transport, 5060)
-    if arrived_on is not None and via.rport is not None:
-        # rport asks for the source port of the request, which is the peer's port.
+    if arrived_on is not None and "rport" in via.params:
         port = arrived_on.port
+    else:
+        port = via.rport or via.port or DEFAULT_PORTS.get(transport, 5060)
     return Peer(transport, host, port)
 
 

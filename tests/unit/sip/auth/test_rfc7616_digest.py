@@ -458,6 +458,13 @@ def test_parsers_raise_only_parse_error(value: str) -> None:
     for parser in (parse_challenge, parse_challenges, parse_credentials):
         with contextlib.suppress(ParseError):
             parser(value)
+    # Whatever does parse writes back to a value that parses to the same thing.
+    with contextlib.suppress(ParseError):
+        credentials = parse_credentials(value)
+        assert parse_credentials(serialize_credentials(credentials)) == credentials
+    with contextlib.suppress(ParseError):
+        for challenge in parse_challenges(value):
+            assert parse_challenge(serialize_challenge(challenge)) == challenge
 
 
 _FREE_TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\r\n"))
