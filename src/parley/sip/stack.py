@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from parley.sip.dialog.ids import IdGenerator
 from parley.sip.errors import ParseError
@@ -46,7 +46,7 @@ StackEvent = Event | MessageDropped
 
 @dataclass(frozen=True, slots=True)
 class StackConfig:
-    timers: TimerConfig = TimerConfig()
+    timers: TimerConfig = field(default_factory=TimerConfig)
     max_server_transactions: int = 10_000
 
 

@@ -24,7 +24,8 @@ class SentBy:
     port: int
 
     def via(self, branch: str) -> str:
-        return f"SIP/2.0/{self.transport.upper()} {format_host(self.host)}:{self.port};branch={branch};rport"
+        host = format_host(self.host)
+        return f"SIP/2.0/{self.transport.upper()} {host}:{self.port};branch={branch};rport"
 
 
 def build_request(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from parley.sip.errors import ParseError
-from parley.sip.syntax import Request, Response, SipUri, make_response, validate_message
+from parley.sip.syntax import Request, Response, make_response, validate_message
 
 #: Methods of RFC 3261 and its extensions that Parley knows about, whether or not a given
 #: element accepts them: an unknown method gets 501, a known but refused one 405 (§8.2.1).

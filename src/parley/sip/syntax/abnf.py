@@ -28,6 +28,11 @@ _GENERIC_PARAM = rf"[ \t]*{TOKEN}[ \t]*(?:=[ \t]*{_GEN_VALUE}?[ \t]*)?"
 #: with an empty value is tolerated (it round-trips as written).
 GENERIC_PARAMS = rf"{_GENERIC_PARAM}(?:;{_GENERIC_PARAM})*"
 GENERIC_PARAMS_RE = re.compile(GENERIC_PARAMS, re.DOTALL)
+#: ``*( SEMI generic-param )`` at the end of a header value, as three groups: the name and
+#: value of a lone parameter (the usual ``;tag=...``), else the text of several.
+PARAMS_TAIL = (
+    rf"(?:;[ \t]*({TOKEN})[ \t]*(?:=[ \t]*({_GEN_VALUE})[ \t]*)?|;({GENERIC_PARAMS}))?"
+)
 # §25.1: display-name = *(token LWS) / quoted-string, the quoted-string's content captured.
 QUOTED_CONTENT = r'"((?:[^"\\]|\\.)*)"'
 # §25.1 hostname / IPv4address (the latter also matches the former's rule).

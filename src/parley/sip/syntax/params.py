@@ -36,6 +36,13 @@ class Params:
         judges the characters of uri-parameters itself (§19.1.1), and ``parse_generic``
         judges those of header parameters.
         """
+        if ";" not in text and '"' not in text:
+            # One parameter (";tag=...", ";branch=..."): the usual case, kept cheap.
+            name, eq, value = text.partition("=")
+            name = name.strip(LWS)
+            if not name:
+                raise ParseError("empty parameter")
+            return cls._adopt([(name, value.strip(LWS) if eq else None)])
         items: list[ParamItem] = []
         pieces = text.split(";") if '"' not in text else split_outside(text, ";")
         for piece in pieces:
@@ -45,6 +52,15 @@ class Params:
                 raise ParseError("empty parameter")
             items.append((name, value.strip(LWS) if eq else None))
         return cls._adopt(items)
+
+    @classmethod
+    def _from_groups(cls, name: str | None, value: str | None, text: str | None) -> Params:
+        """The Params of a match of ``abnf.PARAMS_TAIL`` (already checked by the regex)."""
+        if name is not None:
+            return cls._adopt([(name, value)])
+        if text is not None:
+            return cls.parse(text)
+        return cls._adopt([])
 
     @classmethod
     def parse_generic(cls, text: str) -> Params:

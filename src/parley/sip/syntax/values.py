@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from parley.sip.errors import ParseError
 from parley.sip.syntax.abnf import (
-    GENERIC_PARAMS,
     HOSTNAME,
     LWS,
+    PARAMS_TAIL,
     QUOTED_CONTENT,
     TOKEN,
     TOKENS_RE,
@@ -49,8 +49,7 @@ _COMMON_METHODS = frozenset(
 # which accepts the same language and says precisely what is wrong.
 _VIA_RE = re.compile(
     rf"[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]+"
-    rf"({HOSTNAME}|\[[0-9A-Fa-f:.]+\])(?:[ \t]*:[ \t]*([0-9]{{1,5}}))?[ \t]*"
-    rf"(?:;({GENERIC_PARAMS}))?",
+    rf"({HOSTNAME}|\[[0-9A-Fa-f:.]+\])(?:[ \t]*:[ \t]*([0-9]{{1,5}}))?[ \t]*{PARAMS_TAIL}",
     re.DOTALL,
 )
 _SENT_PROTOCOL_RE = re.compile(
@@ -58,9 +57,11 @@ _SENT_PROTOCOL_RE = re.compile(
     r"([^ \t]+(?:[ \t]*:[ \t]*[^ \t]*)?)[ \t]*"
 )
 # §20.10: name-addr = [ display-name ] LAQUOT addr-spec RAQUOT, then *( SEMI param ).
+# The URI between "<" and ">" is parsed when first read; here it only must not hold what
+# never stands in a URI.
 _NAME_ADDR_RE = re.compile(
     rf"[ \t]*(?:{QUOTED_CONTENT}[ \t]*|({TOKEN}(?:[ \t]+{TOKEN})*)[ \t]*)?"
-    rf"<([^<>\x00-\x20\"]+)>[ \t]*(?:;({GENERIC_PARAMS}))?",
+    rf"<([^<>\x00-\x20\x7f\"]+)>[ \t]*{PARAMS_TAIL}",
     re.DOTALL,
 )
 
@@ -85,14 +86,17 @@ class Via:
         m = _VIA_RE.fullmatch(text)
         if m is None:
             return cls._parse_slowly(text)
-        name, version, transport, host, port, param_text = m.groups()
+        name, version, transport, host, port, pname, pvalue, ptext = m.groups()
         if host[0] == "[" and not valid_ipv6(host[1:-1]):
             raise ParseError(f"malformed IPv6 reference {host[:64]!r}")
-        number = None if port is None else int(port)
-        if number is not None and number > 65535:
-            raise ParseError("malformed port")
-        params = Params() if param_text is None else Params.parse(param_text)
-        return cls(transport.upper(), host, number, params, f"{name}/{version}")
+        number = None
+        if port is not None:
+            number = int(port)
+            if number > 65535:
+                raise ParseError("malformed port")
+        protocol = "SIP/2.0" if name == "SIP" and version == "2.0" else f"{name}/{version}"
+        params = Params._from_groups(pname, pvalue, ptext)
+        return cls(transport.upper(), host, number, params, protocol)
 
     @classmethod
     def _parse_slowly(cls, text: str) -> Via:
@@ -138,6 +142,9 @@ class Via:
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"
         return f"{self.protocol}/{self.transport} {self.host}{port}{self.params}"
+
+
+_new_name_addr = object.__new__
 
 
 class NameAddr:
@@ -193,10 +200,13 @@ class NameAddr:
         """
         m = _NAME_ADDR_RE.fullmatch(text)
         if m is not None:
-            quoted, tokens, uri_text, param_text = m.groups()
-            display = tokens if quoted is None else unquote_content(quoted)
-            params = Params() if param_text is None else Params.parse(param_text)
-            return cls._lazy(uri_text, display, params)
+            quoted, tokens, uri_text, pname, pvalue, ptext = m.groups()
+            self = _new_name_addr(cls)
+            self._uri = None
+            self._uri_text = uri_text
+            self.display_name = tokens if quoted is None else unquote_content(quoted)
+            self.params = Params._from_groups(pname, pvalue, ptext)
+            return self
         return cls._parse_slowly(text.strip(LWS))
 
     @classmethod

@@ -411,7 +411,10 @@ def render_dot(kind: Kind) -> str:
         f'  start -> {start_state.name} [label="{start_action.value}"];',
     ]
     for (state, event), (action, target) in TABLES[kind].items():
-        what = f"Timer {event.value}" if isinstance(event, Timer) else event.value
+        if isinstance(event, Timer):
+            what = event.value if event is Timer.TRYING else f"Timer {event.value}"
+        else:
+            what = event.value
         done = "-" if action is None else action.value
         lines.append(f'  {state.name} -> {target.name} [label="{what} / {done}"];')
     lines.append("}")

@@ -72,7 +72,7 @@ class Timer(enum.Enum):
     TIMER_K = "K"  # §17.1.2.2: wait for response retransmits (T4 unreliable, 0 reliable)
     TIMER_L = "L"  # RFC 6026 §8.7: wait for 2xx retransmits from the TU and for the ACK
     TIMER_M = "M"  # RFC 6026 §8.4: wait for 2xx retransmits (forked INVITE)
-    TRYING = "100"  # §17.2.1: send 100 Trying if the TU has not answered by then
+    TRYING = "200 ms"  # §17.2.1: send 100 Trying if the TU has not answered by then
 
 
 #: Timers that drive retransmissions. §17.1.1.2, §17.1.2.2 and §17.2.1 start them only on
