@@ -146,20 +146,35 @@ def _udp_reply_address(message: Request | Response, peer: Peer) -> Peer:
 
 
 def _stateless_error(data: bytes, error: ParseError) -> Response | None:
-    try:
-        message = parse_message(data)
-    except ParseError:
-        return None
-    if not isinstance(message, Request) or message.method == "ACK":
+    request = _readable_request(data)
+    if request is None or request.method == "ACK":
         return None  # §17.2.1: an ACK is never answered; a bad response is dropped.
     # §8.2.7: a stateless UAS must give a retransmission the same To tag, hence a hash.
     tag = hashlib.sha256(data).hexdigest()[:16]
     try:
-        response = make_response(message, error.status_hint, _phrase(error), to_tag=tag)
+        response = make_response(request, error.status_hint, _phrase(error), to_tag=tag)
         response.top_via  # noqa: B018  (a response we cannot route is not worth sending)
     except ParseError:
         return None
     return response
+
+
+def _readable_request(data: bytes) -> Request | None:
+    """The request in ``data`` as far as a response needs it. When the Request-Line itself
+    is what is wrong (a bad SIP version, white space in the URI), the headers still say
+    where the answer goes, so they are read under a stand-in Request-Line."""
+    try:
+        message = parse_message(data)
+    except ParseError:
+        line_end = data.find(b"\n")
+        if line_end < 0 or data.startswith(b"SIP/"):
+            return None
+        method = data.split(b" ", 1)[0].decode("ascii", "replace") or "UNKNOWN"
+        try:
+            message = parse_message(b"%s sip:invalid SIP/2.0\r" % method.encode() + data[line_end:])
+        except ParseError:
+            return None
+    return message if isinstance(message, Request) else None
 
 
 def _phrase(error: ParseError) -> str:

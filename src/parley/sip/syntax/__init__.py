@@ -11,7 +11,15 @@ from parley.sip.syntax.message import (
     validate_message,
 )
 from parley.sip.syntax.params import Params
-from parley.sip.syntax.uri import AbsoluteUri, SipUri, Uri, format_host, parse_sip_uri, parse_uri, uri_equal
+from parley.sip.syntax.uri import (
+    AbsoluteUri,
+    SipUri,
+    Uri,
+    format_host,
+    parse_sip_uri,
+    parse_uri,
+    uri_equal,
+)
 from parley.sip.syntax.values import MAGIC_COOKIE, CSeq, NameAddr, Via
 
 __all__ = [

@@ -15,7 +15,9 @@ TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
 TOKEN_RE = re.compile(TOKEN)
 # §25.1: word adds ( ) < > : \ " / [ ] ? { } to token (used by Call-ID).
 WORD_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+")
-CALL_ID_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+(?:@[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+)?")
+CALL_ID_RE = re.compile(
+    r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+(?:@[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+)?"
+)
 # Display names written without quotes are a sequence of tokens separated by LWS.
 TOKENS_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+[A-Za-z0-9\-.!%*_+`'~]+)*")
 DIGITS_RE = re.compile(r"[0-9]+")
@@ -30,9 +32,7 @@ GENERIC_PARAMS = rf"{_GENERIC_PARAM}(?:;{_GENERIC_PARAM})*"
 GENERIC_PARAMS_RE = re.compile(GENERIC_PARAMS, re.DOTALL)
 #: ``*( SEMI generic-param )`` at the end of a header value, as three groups: the name and
 #: value of a lone parameter (the usual ``;tag=...``), else the text of several.
-PARAMS_TAIL = (
-    rf"(?:;[ \t]*({TOKEN})[ \t]*(?:=[ \t]*({_GEN_VALUE})[ \t]*)?|;({GENERIC_PARAMS}))?"
-)
+PARAMS_TAIL = rf"(?:;[ \t]*({TOKEN})[ \t]*(?:=[ \t]*({_GEN_VALUE})[ \t]*)?|;({GENERIC_PARAMS}))?"
 # §25.1: display-name = *(token LWS) / quoted-string, the quoted-string's content captured.
 QUOTED_CONTENT = r'"((?:[^"\\]|\\.)*)"'
 # §25.1 hostname / IPv4address (the latter also matches the former's rule).

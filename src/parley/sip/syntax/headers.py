@@ -7,7 +7,7 @@ shape that keeps a proxy's per-message cost to what it actually reads (§7.3, §
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from parley.sip.errors import LocalProtocolError
 from parley.sip.syntax.abnf import LWS, TOKEN_RE, split_list
@@ -164,7 +164,8 @@ class Headers:
             canon = canonical_name(name)
             self._fields.append((canon.lower(), canon, value))
         self._index: dict[str, list[str]] | None = None
-        self._parsed: dict[str, object] = {}
+        # Any: each cache key holds one known type, fixed by the view that fills it.
+        self._parsed: dict[str, Any] = {}
 
     @classmethod
     def _from_parsed(
@@ -206,7 +207,8 @@ class Headers:
         index = self._index
         if index is None:
             index = self._lookup()
-        found = index.get(_key(name))
+        key = _KEYS.get(name)  # the cache hit of _key(), inlined: get() is the hot path
+        found = index.get(_key(name) if key is None else key)
         return default if found is None else found[0]
 
     def get_all(self, name: str) -> list[str]:
@@ -245,7 +247,7 @@ class Headers:
         """``build()``'s result, computed once until the headers change."""
         cache = self._parsed
         try:
-            return cache[cache_key]  # type: ignore[return-value]
+            return cache[cache_key]  # type: ignore[no-any-return]
         except KeyError:
             value = build()
             cache[cache_key] = value

@@ -12,7 +12,6 @@ ParseError (a RemoteProtocolError carrying ``status_hint``) and nothing else.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from parley.sip.errors import ParseError
 from parley.sip.syntax.abnf import CALL_ID_RE, LWS, TOKEN, TOKEN_RE, parse_uint, split_outside
@@ -176,9 +175,7 @@ class Message:
         cache = self.headers._parsed
         value: list[NameAddr] | None = cache.get("rr*")
         if value is None:
-            value = cache["rr*"] = [
-                NameAddr.parse(v) for v in self.headers.values("Record-Route")
-            ]
+            value = cache["rr*"] = [NameAddr.parse(v) for v in self.headers.values("Record-Route")]
         return value
 
     @property

@@ -175,14 +175,21 @@ def _parse_sip(scheme: str, rest: str) -> SipUri:
     host, port = _parse_hostport(hostport)
     params = Params.parse(param_text) if semi else Params()
     for name, value in params:
-        if _PARAM_RE.fullmatch(name) is None or (value is not None and _PARAM_RE.fullmatch(value) is None):
+        if _PARAM_RE.fullmatch(name) is None or (
+            value is not None and _PARAM_RE.fullmatch(value) is None
+        ):
             raise ParseError("malformed URI parameter")
     headers: tuple[tuple[str, str], ...] = ()
     if qmark:
         pairs = []
         for piece in header_text.split("&"):
             hname, eq, hvalue = piece.partition("=")
-            if not hname or not eq or _HEADER_RE.fullmatch(hname) is None or _HEADER_RE.fullmatch(hvalue) is None:
+            if (
+                not hname
+                or not eq
+                or _HEADER_RE.fullmatch(hname) is None
+                or _HEADER_RE.fullmatch(hvalue) is None
+            ):
                 raise ParseError("malformed URI header")
             pairs.append((hname, hvalue))
         headers = tuple(pairs)

@@ -43,13 +43,14 @@ _COMMON_METHODS = frozenset(
     "UPDATE PRACK".split()
 )
 
-# §20.42: via-parm = sent-protocol LWS sent-by *( SEMI via-params ); LWS may surround each
-# "/" (RFC 4475 wsinv) and, through COLON = SWS ":" SWS, the ":" of sent-by. One regex takes
-# the common shapes in one pass; whatever it refuses goes through the step-by-step parser,
-# which accepts the same language and says precisely what is wrong.
+# §20.42: via-parm = sent-protocol LWS sent-by *( SEMI via-params ). One regex takes the
+# usual shape (single SP, no other LWS before the parameters) in one pass; whatever it
+# refuses goes through the step-by-step parser, which also takes the LWS that may surround
+# each "/" (RFC 4475 wsinv) and, through COLON = SWS ":" SWS, the ":" of sent-by, and says
+# precisely what is wrong.
 _VIA_RE = re.compile(
-    rf"[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]+"
-    rf"({HOSTNAME}|\[[0-9A-Fa-f:.]+\])(?:[ \t]*:[ \t]*([0-9]{{1,5}}))?[ \t]*{PARAMS_TAIL}",
+    rf"({TOKEN})/({TOKEN})/({TOKEN}) ({HOSTNAME}|\[[0-9A-Fa-f:.]+\])(?::([0-9]{{1,5}}))?"
+    rf"{PARAMS_TAIL}",
     re.DOTALL,
 )
 _SENT_PROTOCOL_RE = re.compile(
@@ -170,15 +171,6 @@ class NameAddr:
         self.display_name = display_name
         self.params = Params() if params is None else params
 
-    @classmethod
-    def _lazy(cls, uri_text: str, display_name: str | None, params: Params) -> NameAddr:
-        self = cls.__new__(cls)
-        self._uri = None
-        self._uri_text = uri_text
-        self.display_name = display_name
-        self.params = params
-        return self
-
     @property
     def uri(self) -> Uri:
         """The parsed URI; raises ParseError if the text between ``<>`` is not a URI."""
@@ -201,6 +193,7 @@ class NameAddr:
         m = _NAME_ADDR_RE.fullmatch(text)
         if m is not None:
             quoted, tokens, uri_text, pname, pvalue, ptext = m.groups()
+            # Built field by field: __init__ wants a parsed URI, and this is the hot path.
             self = _new_name_addr(cls)
             self._uri = None
             self._uri_text = uri_text

@@ -44,13 +44,17 @@ def response_destination(message: Message, arrived_on: Peer | None) -> Peer:
         return arrived_on
     via = message.top_via
     transport = via.transport.lower()
+    if arrived_on is not None:
+        # received is always the source address (§18.2.1), so that is where it goes; a
+        # hostname in sent-by is never looked up for an answer.
+        # It goes back over the transport it came in on, whatever Via claims.
+        rport = "rport" in via.params
+        port = arrived_on.port if rport else via.port or DEFAULT_PORTS.get(transport, 5060)
+        return Peer(arrived_on.transport, arrived_on.host, port)
     host = via.received or via.host
     if host.startswith("["):
         host = host[1:-1]
-    if arrived_on is not None and "rport" in via.params:
-        port = arrived_on.port
-    else:
-        port = via.rport or via.port or DEFAULT_PORTS.get(transport, 5060)
+    port = via.rport or via.port or DEFAULT_PORTS.get(transport, 5060)
     return Peer(transport, host, port)
 
 

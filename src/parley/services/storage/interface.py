@@ -1,0 +1,125 @@
+"""The storage interface of the server and the records it holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A local user. Only digest HA1 hashes are kept (RFC 7616 §3.4.2): ``ha1_md5`` is
+    MD5(user:realm:password), ``ha1_sha256`` its SHA-256 twin; ``realm`` is the domain."""
+
+    aor: str  # "alice@example.com", lowercase domain
+    realm: str
+    ha1_md5: str
+    ha1_sha256: str
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """One registered contact of an address of record (RFC 3261 §10.3).
+
+    ``contact`` is the Contact value's URI as sent (with its URI parameters), ``params`` the
+    header parameters worth keeping (q, +sip.instance, reg-id, expires is ``expires_at``).
+    ``path`` is the Path vector (RFC 3327). ``flow`` names the connection the REGISTER came
+    over (``transport:host:port#conn_id``) for connection-oriented transports, or "" for UDP;
+    requests to the user go back over it, and the binding ends when it closes.
+    ``node`` is the server node that owns the flow (one node today).
+    """
+
+    aor: str
+    contact: str
+    expires_at: float
+    q: float = 1.0
+    call_id: str = ""
+    cseq: int = 0
+    instance: str | None = None
+    reg_id: int | None = None
+    path: tuple[str, ...] = ()
+    flow: str = ""
+    source: str = ""  # transport:host:port the REGISTER came from (for UDP NAT)
+    user_agent: str = ""
+    node: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A MESSAGE accepted for a user with no device online (RFC 3428 store-and-forward).
+
+    ``id`` grows with arrival, which gives delivery order. ``received`` is when we accepted
+    it (it becomes the Date header on delivery); ``expires_at`` when it is dropped unsent.
+    """
+
+    id: int
+    recipient: str  # AOR
+    sender: str  # the From header value as received
+    content_type: str
+    body: bytes
+    received: float
+    expires_at: float
+    headers: tuple[tuple[str, str], ...] = ()  # extra headers to replay, e.g. CPIM/IMDN bits
+
+
+class QuotaExceeded(Exception):
+    """The recipient's message store is full."""
+
+
+class Storage(Protocol):
+    """The server's persistent state. Writes are durable when the coroutine returns:
+    a MESSAGE is answered 202 only after ``store_message`` has committed."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    # -- accounts ----------------------------------------------------------------------
+
+    async def add_account(self, account: Account) -> None:
+        """Create or replace an account."""
+
+    async def get_account(self, aor: str) -> Account | None: ...
+
+    async def delete_account(self, aor: str) -> bool: ...
+
+    async def list_accounts(self, domain: str | None = None) -> list[Account]: ...
+
+    async def add_accounts(self, accounts: list[Account]) -> int:
+        """Create or replace many accounts in one transaction; returns how many."""
+
+    # -- bindings ------------------------------------------------------------------------
+
+    async def get_bindings(self, aor: str, now: float) -> list[Binding]:
+        """Live (unexpired) bindings of ``aor``, highest q first."""
+
+    async def put_binding(self, binding: Binding) -> None:
+        """Insert or replace the binding of (aor, contact)."""
+
+    async def remove_binding(self, aor: str, contact: str) -> None: ...
+
+    async def remove_bindings(self, aor: str) -> None: ...
+
+    async def remove_flow_bindings(self, flow: str) -> list[Binding]:
+        """Drop every binding that rides connection ``flow``; returns what was dropped."""
+
+    async def expire_bindings(self, now: float) -> list[Binding]:
+        """Drop expired bindings; returns them."""
+
+    async def all_bindings(self, now: float) -> list[Binding]: ...
+
+    # -- stored messages -------------------------------------------------------------------
+
+    async def store_message(self, message: StoredMessage, quota: int) -> int:
+        """Commit ``message`` (its ``id`` is ignored) and return its new id; raises
+        QuotaExceeded when the recipient already has ``quota`` messages waiting."""
+
+    async def pending_messages(self, recipient: str, now: float) -> list[StoredMessage]:
+        """Unexpired messages for ``recipient`` in arrival order."""
+
+    async def delete_message(self, message_id: int) -> None: ...
+
+    async def expire_messages(self, now: float) -> int: ...
+
+    async def count_messages(self) -> int: ...
