@@ -1,60 +1,132 @@
-"""The ``parley`` command."""
+"""The ``parley`` command: ``serve``, and ``user`` to manage accounts."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
-from parley.runtime.transports import ListenSpec
+from parley.apps.config import ConfigError, ServerConfig, build_config, load_file
 
-TRANSPORTS = ("udp", "tcp", "tls", "ws")
+T = TypeVar("T")
 
 
-def parse_listen(text: str) -> ListenSpec:
-    """``udp:HOST:PORT`` (IPv6 hosts in brackets: ``tcp:[::1]:5060``)."""
-    transport, sep, rest = text.partition(":")
-    if not sep or transport not in TRANSPORTS:
-        raise argparse.ArgumentTypeError(f"expected TRANSPORT:HOST:PORT with one of {TRANSPORTS}")
-    host, sep, port = rest.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError("expected TRANSPORT:HOST:PORT")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return ListenSpec(transport, host, int(port))
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML file with the same keys as the flags")
+    parser.add_argument("--data-dir", default=None, help="where data lives (default parley-data)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parley", description="SIP presence and messaging")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True)
+
     serve = sub.add_parser("serve", help="run the server")
+    _add_common(serve)
     serve.add_argument(
-        "--listen",
-        action="append",
-        type=parse_listen,
-        default=[],
-        metavar="TRANSPORT:HOST:PORT",
-        help="listen there (repeatable); when given, only what is given is opened",
+        "--domain", action="append", default=[], help="a domain we serve (repeatable)"
     )
-    serve.add_argument("--data-dir", type=Path, default=Path("parley-data"))
     serve.add_argument(
-        "--trace", action="store_true", help="print every SIP message sent and received"
-    )
+        "--listen", action="append", default=[], metavar="TRANSPORT:HOST:PORT",
+        help="udp|tcp|tls|ws listener (repeatable); when any --listen or --http is given, "
+        "only what is given is opened",
+    )  # fmt: skip
+    serve.add_argument("--http", default=None, metavar="HOST:PORT", help="HTTP listener")
+    serve.add_argument(
+        "--route", action="append", default=[], metavar="DOMAIN=HOST:PORT[;transport=tcp]",
+        help="static next hop for a foreign domain (repeatable)",
+    )  # fmt: skip
+    serve.add_argument("--digest-algorithms", default=None, help="e.g. SHA-256,MD5")
+    serve.add_argument("--trace", action="store_true", help="print every SIP message on the wire")
+
+    user = sub.add_parser("user", help="manage accounts (works while the server runs)")
+    user_sub = user.add_subparsers(dest="action", required=True)
+    for name, help_text in (
+        ("add", "create an account"),
+        ("passwd", "change a password"),
+        ("delete", "delete an account"),
+    ):
+        action = user_sub.add_parser(name, help=help_text)
+        _add_common(action)
+        action.add_argument("aor", help="user@domain")
+        if name != "delete":
+            action.add_argument("--password", help="(default: PARLEY_PASSWORD, else a prompt)")
+    listing = user_sub.add_parser("list", help="list accounts")
+    _add_common(listing)
+    listing.add_argument("--domain", default=None)
+    importing = user_sub.add_parser("import", help="create accounts from a CSV of aor,password")
+    _add_common(importing)
+    importing.add_argument("file", type=Path)
     return parser
 
 
-def run_async(coro: object) -> None:
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    file_values = load_file(args.config) if args.config else {}
+    flags: dict[str, Any] = {"data-dir": args.data_dir}
+    if args.command == "serve":
+        flags.update(
+            {
+                "domain": args.domain,
+                "listen": args.listen,
+                "http": args.http,
+                "route": args.route,
+                "digest-algorithms": args.digest_algorithms,
+                "trace": args.trace,
+            }
+        )
+    return build_config(file_values, flags)
+
+
+def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run on uvloop when it is installed, plain asyncio otherwise."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(coro)  # type: ignore[arg-type]
-    else:
-        uvloop.run(coro)  # type: ignore[arg-type]
+        return asyncio.run(factory())
+    result: T = uvloop.run(factory())
+    return result
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password:
+        return str(args.password)
+    from_env = os.environ.get("PARLEY_PASSWORD")
+    if from_env:
+        return from_env
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise ValueError("the passwords differ")
+    return first
+
+
+async def _user_command(args: argparse.Namespace, config: ServerConfig) -> int:
+    from parley.apps import users
+    from parley.services.storage.sqlite import SqliteStorage
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    async with SqliteStorage(config.database) as storage:
+        if args.action == "add":
+            await users.add_user(storage, args.aor, _password(args))
+            print(f"added {args.aor}")
+        elif args.action == "passwd":
+            await users.set_password(storage, args.aor, _password(args))
+            print(f"password of {args.aor} changed")
+        elif args.action == "delete":
+            await users.delete_user(storage, args.aor)
+            print(f"deleted {args.aor}")
+        elif args.action == "list":
+            for account in await users.list_users(storage, args.domain):
+                print(account.aor)
+        elif args.action == "import":
+            count = await users.import_users(storage, args.file)
+            print(f"imported {count} accounts")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,18 +135,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if args.command == "serve":
-        from parley.apps.server import ServerConfig, serve
+    try:
+        config = server_config(args)
+        if args.command == "serve":
+            from parley.apps.server import serve
 
-        config = ServerConfig(listen=args.listen, data_dir=args.data_dir, trace=args.trace)
-        try:
-            run_async(serve(config))
-        except KeyboardInterrupt:
-            pass
-        except OSError as exc:
-            print(f"parley: {exc}", file=sys.stderr)
-            return 1
-        return 0
+            run_async(lambda: serve(config))
+            return 0
+        if args.command == "user":
+            return run_async(lambda: _user_command(args, config))
+    except KeyboardInterrupt:
+        return 130
+    except (ConfigError, ValueError, LookupError) as exc:
+        print(f"parley: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"parley: {exc}", file=sys.stderr)
+        return 1
     return 2
 
 

@@ -11,39 +11,18 @@ import contextlib
 import logging
 import signal
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
 
+from parley.apps.config import ServerConfig
 from parley.runtime.endpoint import Endpoint, ServerRequest
 from parley.runtime.tls import dev_certificate, server_context
 from parley.runtime.trace import format_trace
-from parley.runtime.transports import Listener, ListenSpec
+from parley.runtime.transports import Listener
 from parley.sip.core.uas import UasPolicy
 
 log = logging.getLogger(__name__)
 
 ALLOW = frozenset({"OPTIONS", "MESSAGE", "ACK", "CANCEL"})
 TEXT_TYPES = frozenset({"text/plain", "message/cpim", "application/im-iscomposing+xml"})
-
-
-@dataclass
-class ServerConfig:
-    """Where the server listens and keeps its data. Empty ``listen`` means the defaults."""
-
-    listen: list[ListenSpec] = field(default_factory=list)
-    data_dir: Path = Path("parley-data")
-    trace: bool = False
-    domains: list[str] = field(default_factory=lambda: ["localhost"])
-
-    def listen_specs(self) -> list[ListenSpec]:
-        if self.listen:
-            return self.listen
-        return [
-            ListenSpec("udp", "127.0.0.1", 5060),
-            ListenSpec("tcp", "127.0.0.1", 5060),
-            ListenSpec("tls", "127.0.0.1", 5061),
-            ListenSpec("ws", "127.0.0.1", 8080),
-        ]
 
 
 class MessageApp:

@@ -31,6 +31,7 @@ from parley.sip.transaction.events import (
     AckReceived,
     RequestReceived,
     ResponseReceived,
+    StrayResponse,
     TransactionKey,
     TransactionTimedOut,
     TransportFailed,
@@ -48,13 +49,15 @@ class ServerRequest:
     came from (with ``conn_id`` on connection transports).
     """
 
-    __slots__ = ("_endpoint", "answered", "key", "peer", "request", "to_tag")
+    __slots__ = ("_endpoint", "answered", "cancels", "key", "peer", "request", "to_tag")
 
     def __init__(self, endpoint: Endpoint, event: RequestReceived, to_tag: str) -> None:
         self._endpoint = endpoint
         self.request = event.request
         self.peer = event.peer
         self.key = event.key
+        #: For a CANCEL: the INVITE server transaction it matches (§9.2), None if none.
+        self.cancels = event.cancels
         self.to_tag = to_tag
         self.answered = False
 
@@ -90,6 +93,7 @@ class ServerRequest:
 
 RequestHandler = Callable[[ServerRequest], Awaitable[None] | None]
 AckHandler = Callable[[Request, Peer], None]
+StrayResponseHandler = Callable[[Response, Peer], None]
 
 
 class Endpoint:
@@ -111,11 +115,13 @@ class Endpoint:
         client_ssl: Any = None,
         tracer: Any = None,
         on_ack: AckHandler | None = None,
+        on_stray_response: StrayResponseHandler | None = None,
         on_connection_closed: OnConnection | None = None,
     ) -> None:
         self.handler = handler
         self.policy = policy
         self.on_ack = on_ack
+        self.on_stray_response = on_stray_response
         self.stack = stack or SipStack(os.urandom, StackConfig())
         self.transports = TransportLayer(
             self._on_message,
@@ -191,9 +197,13 @@ class Endpoint:
             self._pending.pop(key, None)
             self._provisional.pop(key, None)
 
-    def send_ack(self, ack: Request, peer: Peer) -> None:
-        self.stack.send_ack(ack, peer)
+    def send_stateless(self, message: Request | Response, peer: Peer) -> None:
+        """Send outside any transaction: an ACK for a 2xx, or what a proxy forwards
+        statelessly (a 2xx ACK, a stray response: §16.11, §18.1.2)."""
+        self.stack.transactions.send_stateless(message, peer)
         self._flush()
+
+    send_ack = send_stateless
 
     def send_response(self, response: Response, key: TransactionKey | None = None) -> None:
         self.stack.send_response(response, self._now_loop().time(), key=key)
@@ -289,6 +299,9 @@ class Endpoint:
         elif isinstance(event, AckReceived):
             if self.on_ack is not None:
                 self.on_ack(event.request, event.peer)
+        elif isinstance(event, StrayResponse):
+            if self.on_stray_response is not None:
+                self.on_stray_response(event.response, event.peer)
         elif isinstance(event, MessageDropped):
             log.info("dropped message from %s: %s", event.peer, event.reason)
 
