@@ -34,7 +34,9 @@ NXDOMAIN, no usable records, an SRV "." (service explicitly unavailable, RFC 278
 timeout or server failure — it raises ``ResolutionError`` whose message says which lookups
 failed and why; ``transient`` is True when a timeout or server failure was involved (so a
 caller may answer 503 with Retry-After rather than 404/604). A timeout of one lookup does
-not abort the others: targets found elsewhere are still returned.
+not abort the others: targets found elsewhere are still returned. An NXDOMAIN for TARGET's
+NAPTR query ends the search at once (RFC 8020 §2: nothing exists below that name either).
+``timeout`` is the budget of one whole ``resolve`` call, not of each query.
 
 Caching: answers (positive and negative) are kept in a bounded LRU cache for their TTL; the
 TTL of a negative answer comes from the SOA in its authority section (RFC 2308 §5), capped
@@ -72,6 +74,7 @@ from parley.sip.transport.address import Peer
 
 __all__ = [
     "DEFAULT_PORTS",
+    "KNOWN_TRANSPORTS",
     "UDP_SIZE_LIMIT",
     "ResolutionError",
     "SipResolver",
@@ -155,7 +158,11 @@ def order_srv(records: Iterable[SrvRecord], rng: random.Random) -> list[SrvRecor
         groups.setdefault(record.priority, []).append(record)
     ordered: list[SrvRecord] = []
     for priority in sorted(groups):
-        remaining = sorted(groups[priority], key=lambda r: r.weight != 0)
+        # DNS gives records in no fixed order; sort them (zero weights first, as RFC 2782
+        # asks, then by name) so that a seeded rng always yields the same order.
+        remaining = sorted(
+            groups[priority], key=lambda r: (r.weight != 0, r.target, r.port, r.weight)
+        )
         while remaining:
             total = sum(r.weight for r in remaining)
             # "a uniform random number between 0 and the sum of the weights (inclusive)";
@@ -385,10 +392,8 @@ class SipResolver:
         if usable:
             # §4.1: NAPTR processing picks the most preferred transport the client
             # supports; §4.2: SRV on its replacement. Less preferred ones follow as failover.
-            found = await asyncio.gather(
-                *(self._srv(replacement, t, deadline, notes) for t, replacement in usable)
-            )
-            return self._done(where, notes, [t for _, targets in found for t in targets])
+            _, targets = await self._srv(usable, deadline, notes)
+            return self._done(where, notes, targets)
         # §4.1: "If no NAPTR records are found, the client constructs SRV queries for those
         # transport protocols it supports, and does a query for each."
         targets = await self._srv_or_address(name, allowed, fallback, deadline, notes)
@@ -487,43 +492,56 @@ class SipResolver:
     ) -> list[Target]:
         """SRV for each transport (§4.1/§4.2); with no SRV records at all, TARGET's A/AAAA
         records with ``fallback`` and its default port (§4.2)."""
-        found = await asyncio.gather(
-            *(self._srv(f"{_SRV_PREFIX[t]}.{name}", t, deadline, notes) for t in transports)
-        )
-        if any(had_records for had_records, _ in found):
-            return [target for _, targets in found for target in targets]
+        plans = [(t, f"{_SRV_PREFIX[t]}.{name}") for t in transports]
+        had_records, targets = await self._srv(plans, deadline, notes)
+        if had_records:
+            return targets
         addresses = await self._addresses(name, deadline, notes)
         port = DEFAULT_PORTS[fallback]
         return [Target(fallback, address, port, name) for address in addresses]
 
     async def _srv(
-        self, srv_name: str, transport: str, deadline: float, notes: _Notes
+        self, plans: Sequence[tuple[str, str]], deadline: float, notes: _Notes
     ) -> tuple[bool, list[Target]]:
-        """(whether SRV records exist, the targets they lead to) for one SRV owner name."""
-        lookup = await self._lookup(srv_name, dns.rdatatype.SRV, deadline)
-        notes.add(lookup)
-        records = [
-            SrvRecord(r.priority, r.weight, r.port, r.target.to_text(omit_final_dot=True).lower())
-            for r in lookup.records
-            if isinstance(r, SRV)
-        ]
-        if not records:
-            return False, []
-        if len(records) == 1 and records[0].target == ".":
-            # RFC 2782: a single SRV record whose target is "." means "decidedly not
-            # available at this domain"; no fallback to address records.
-            notes.problems.append(f'{srv_name} says the service is not available (SRV ".")')
-            return True, []
-        ordered = [r for r in order_srv(records, self._rng) if r.target != "."]
+        """Follow SRV owner names, each with its transport, in the order given.
+
+        Returns whether any SRV records exist and the targets they lead to. The lookups run
+        concurrently but the random ordering (RFC 2782) is done in ``plans`` order, so that a
+        seeded ``rng`` gives the same result whatever order the answers arrived in.
+        """
+        lookups = await asyncio.gather(
+            *(self._lookup(srv_name, dns.rdatatype.SRV, deadline) for _, srv_name in plans)
+        )
+        had_records = False
+        steps: list[tuple[str, SrvRecord]] = []
+        for (transport, srv_name), lookup in zip(plans, lookups, strict=True):
+            notes.add(lookup)
+            records = [
+                SrvRecord(
+                    r.priority, r.weight, r.port, r.target.to_text(omit_final_dot=True).lower()
+                )
+                for r in lookup.records
+                if isinstance(r, SRV)
+            ]
+            if not records:
+                continue
+            had_records = True
+            if len(records) == 1 and records[0].target == ".":
+                # RFC 2782: a single SRV record whose target is "." means "decidedly not
+                # available at this domain"; no fallback to address records.
+                notes.problems.append(f'{srv_name} says the service is not available (SRV ".")')
+                continue
+            steps += [(transport, r) for r in order_srv(records, self._rng) if r.target != "."]
+        # §4.2: each SRV target's addresses, all looked up at once, kept in SRV order.
         addresses = await asyncio.gather(
-            *(self._addresses(r.target, deadline, notes) for r in ordered)
+            *(self._addresses(record.target, deadline, notes) for _, record in steps)
         )
         targets = [
             Target(transport, address, record.port, record.target)
-            for record, found in zip(ordered, addresses, strict=True)
+            for (transport, record), found in zip(steps, addresses, strict=True)
             for address in found
         ]
-        return True, targets
+        return had_records, targets
 
     async def _addresses(self, name: str, deadline: float, notes: _Notes) -> list[str]:
         """A then AAAA addresses of ``name`` (RFC 3263 §4.2: "A or AAAA record lookup")."""

@@ -162,8 +162,9 @@ class Registrar:
         node: str = "",
         clock: Clock = time.time,
     ) -> None:
-        if not 0 < min_expires <= default_expires <= max_expires:
-            raise ValueError("need 0 < min_expires <= default_expires <= max_expires")
+        if not 0 < min_expires <= default_expires <= max_expires or min_expires > _ONE_HOUR:
+            # §10.3 step 7 allows 423 only below one hour, so no minimum can exceed it.
+            raise ValueError("need 0 < min_expires <= default_expires <= max_expires, min <= 1 h")
         self.storage = storage
         self.authenticator = authenticator
         self.domains = frozenset(d.lower() for d in domains)
@@ -226,11 +227,11 @@ class Registrar:
             # §10.3 step 5 (step 1 too: we are not a proxy that forwards elsewhere).
             raise _Refusal(404, "Not a domain of this registrar")
         target = request.uri
-        if isinstance(target, SipUri) and target.host.lower() in self.domains:
-            if target.host.lower() != domain:
-                # §10.3 step 5: the AOR must be valid for the Request-URI's domain. A
-                # Request-URI naming us by address, not by a domain, is not checked.
-                raise _Refusal(404, "To is not in the domain of the Request-URI")
+        # §10.3 step 5: the AOR must be valid for the Request-URI's domain. A Request-URI
+        # naming us by address rather than by one of our domains is not checked.
+        target_domain = target.host.lower() if isinstance(target, SipUri) else None
+        if target_domain in self.domains and target_domain != domain:
+            raise _Refusal(404, "To is not in the domain of the Request-URI")
         # §10.3 step 5: the canonical AOR, unescaped and without parameters.
         return uri.aor
 
@@ -272,14 +273,14 @@ class Registrar:
         source = source_of(incoming.peer)
         user_agent = request.headers.get("User-Agent") or ""
         path = tuple(paths)
-        # §10.3 step 7: work out every change first, so that all of them or none are made.
-        current = list(existing)
-        plan: list[tuple[Binding | None, Binding | None]] = []
-        planned: dict[int, int] = {}  # index in current -> index in plan
+        # §10.3 step 7: work out the new set of bindings first, then make all the changes
+        # or none.
+        final = list(existing)
+        fresh: set[int] = set()  # ids of the bindings this request made
         for contact in contacts:
-            index = _find(current, contact)
-            old = current[index] if index is not None else None
-            if old is not None and index not in planned:
+            index = _find(final, contact)
+            if index is not None and id(final[index]) not in fresh:
+                old = final[index]
                 if old.call_id == call_id and cseq <= old.cseq:
                     # §10.3 step 7: the same UA's older (or repeated) REGISTER arriving late
                     # must not undo a newer one; the request fails as a whole.
@@ -301,25 +302,21 @@ class Registrar:
                     user_agent=user_agent,
                     node=self.node,
                 )
-            if index is not None and index in planned:
-                # The same contact twice in one request: the later one wins.
-                step = planned[index]
-                plan[step] = (plan[step][0], new)
+                fresh.add(id(new))
+            if index is None:
+                if new is not None:
+                    final.append(new)
+            elif new is None:
+                del final[index]
             else:
-                plan.append((old, new))
-                if index is None:
-                    current.append(new) if new is not None else None
-                    if new is not None:
-                        planned[len(current) - 1] = len(plan) - 1
-                else:
-                    planned[index] = len(plan) - 1
-        removed = sum(1 for old, new in plan if old is not None and new is None)
-        added = sum(1 for old, new in plan if old is None and new is not None)
-        if len(existing) - removed + added > self.max_bindings:
+                final[index] = new  # a refresh; the same contact twice: the later wins
+        if len(final) > self.max_bindings and len(final) > len(existing):
             raise _Refusal(403, "Too many registered contacts")
-        await self._commit(aor, plan)
+        await self._commit(aor, existing, final)
         bindings = await self.storage.get_bindings(aor, now)
-        return self._ok_headers(bindings, now, paths=path, outbound=outbound and bool(live))
+        # RFC 5626 §6: Require: outbound when a reg-id was honoured for a UA that supports it.
+        outbound_used = "outbound" in supported and any(c.reg_id is not None for c in contacts)
+        return self._ok_headers(bindings, now, paths=path, outbound=outbound_used)
 
     async def _remove_all(
         self, expires: int | None, existing: list[Binding], aor: str, call_id: str, cseq: int
@@ -359,8 +356,6 @@ class Registrar:
             expires = self.default_expires if header_expires is None else header_expires
         # "The registrar MAY choose an expiration less than the requested" (step 7).
         expires = min(expires, self.max_expires)
-        if 0 < expires < self.min_expires and expires >= _ONE_HOUR:
-            expires = self.min_expires  # unreachable with sane settings; 423 needs < 1 h
         q_text = params.get("q")
         q = 1.0
         if q_text is not None:
@@ -378,24 +373,28 @@ class Registrar:
                 raise _Refusal(400, "Malformed reg-id in Contact")
         return _Contact(contact, expires, q, instance, reg_id)
 
-    async def _commit(self, aor: str, plan: list[tuple[Binding | None, Binding | None]]) -> None:
-        """Apply ``plan``; if storage fails midway, put back what was there (§10.3 step 7:
-        "all tentative binding updates MUST be removed") and answer 500."""
-        done: list[tuple[Binding | None, Binding | None]] = []
+    async def _commit(self, aor: str, existing: list[Binding], final: list[Binding]) -> None:
+        """Turn the stored ``existing`` bindings into ``final``; if storage fails midway,
+        put back what was there (§10.3 step 7: "all tentative binding updates MUST be
+        removed") and answer 500. Storage keys bindings by (aor, contact)."""
+        kept = {id(b) for b in existing}
+        fresh = [b for b in final if id(b) not in kept]
+        written = {b.contact for b in fresh}
+        remaining = {id(b) for b in final}
+        gone = [b for b in existing if id(b) not in remaining and b.contact not in written]
         try:
-            for old, new in plan:
-                if old is not None and (new is None or new.contact != old.contact):
-                    await self.storage.remove_binding(aor, old.contact)
-                if new is not None:
-                    await self.storage.put_binding(new)
-                done.append((old, new))
+            for binding in gone:
+                await self.storage.remove_binding(aor, binding.contact)
+            for binding in fresh:
+                await self.storage.put_binding(binding)
         except Exception as exc:
+            before = {b.contact for b in existing}
             with contextlib.suppress(Exception):
-                for old, new in reversed(done + [(old, new)]):
-                    if new is not None:
-                        await self.storage.remove_binding(aor, new.contact)
-                    if old is not None:
-                        await self.storage.put_binding(old)
+                for binding in fresh:
+                    if binding.contact not in before:
+                        await self.storage.remove_binding(aor, binding.contact)
+                for binding in existing:
+                    await self.storage.put_binding(binding)
             raise _Refusal(500, "Could not store the bindings") from exc
 
     def _ok_headers(

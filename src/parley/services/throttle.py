@@ -116,6 +116,17 @@ class Throttle:
         self._pair_locked: _Lru[tuple[str, str], float] = _Lru(limit)
         self._under_attack: _Lru[str, float] = _Lru(limit)
 
+    def __len__(self) -> int:
+        """Keys held over all tables: at most six times ``max_entries``."""
+        return (
+            len(self._by_ip)
+            + len(self._by_user)
+            + len(self._by_pair)
+            + len(self._ip_locked)
+            + len(self._pair_locked)
+            + len(self._under_attack)
+        )
+
     def is_blocked(self, ip: str, user: str | None = None) -> bool:
         """Whether a request from ``ip`` (for ``user``, if known yet) must be refused."""
         now = self._clock()

@@ -521,12 +521,11 @@ def _validate(message: Request | Response, known_methods: frozenset[str] | None)
         if name.lower() not in index:
             # RFC 4475 insuf: a request without Call-ID, From or To earns 400.
             raise ParseError(f"missing {name} header")
-    for key in SINGLE_HEADERS:
-        found = index.get(key)
-        if found is not None and len(found) > 1:
-            # RFC 4475 multi01.
+    # In the order the fields came, so that the first fault found is the same every time.
+    for key, found in index.items():
+        if len(found) > 1 and key in SINGLE_HEADERS:
+            # §7.3.1, RFC 4475 multi01: a header that is no list appears at most once.
             raise ParseError(f"more than one {CANONICAL.get(key, key)} header")
-    for key in index:
         if key not in _KNOWN_KEYS and TOKEN_RE.fullmatch(key) is None:
             # §7.3.1: field-name = token.
             raise ParseError("malformed header name")

@@ -265,16 +265,17 @@ def uri_equal(a: Uri, b: Uri) -> bool:
         return False
     # Parameters that appear in both must match; user, ttl, method, maddr and transport must
     # match when present in either.
-    pa = {k.lower(): (None if v is None else unescape(v).lower()) for k, v in a.params}
-    pb = {k.lower(): (None if v is None else unescape(v).lower()) for k, v in b.params}
+    # Names as well as values are compared unescaped (RFC 4475 esc01 writes "lr" as %6C%72).
+    pa = {unescape(k).lower(): (None if v is None else unescape(v).lower()) for k, v in a.params}
+    pb = {unescape(k).lower(): (None if v is None else unescape(v).lower()) for k, v in b.params}
     for name in pa.keys() & pb.keys():
         if pa[name] != pb[name]:
             return False
     for name in ("user", "ttl", "method", "maddr", "transport"):
         if (name in pa) != (name in pb):
             return False
-    ha = {k.lower(): unescape(v) for k, v in a.headers}
-    hb = {k.lower(): unescape(v) for k, v in b.headers}
+    ha = {unescape(k).lower(): unescape(v) for k, v in a.headers}
+    hb = {unescape(k).lower(): unescape(v) for k, v in b.headers}
     return ha == hb
 
 

@@ -204,6 +204,8 @@ EQUAL = [
     ("sip:alice@atlanta.com?subject=project%20x&priority=urgent",
      "sip:alice@atlanta.com?priority=urgent&subject=project%20x"),
     ("sip:[2001:db8::1]:5060", "sip:[2001:DB8:0:0:0:0:0:1]:5060"),
+    # Parameter names are unescaped too (RFC 4475 esc01 spells "lr" %6C%72).
+    ("sip:a@example.com;%6C%72;n%61me=v", "sip:a@example.com;lr;name=v"),
 ]  # fmt: skip
 NOT_EQUAL = [
     ("SIP:ALICE@AtLanTa.CoM;Transport=udp", "sip:alice@AtLanTa.CoM;Transport=UDP"),
@@ -215,6 +217,8 @@ NOT_EQUAL = [
     ("sip:alice@example.com", "sips:alice@example.com"),
     ("sip:carol@chicago.com;security=on", "sip:carol@chicago.com;security=off"),
     ("sip:[2001:db8::1]", "sip:[2001:db8::2]"),
+    ("sip:a@example.com;n%61me=x", "sip:a@example.com;name=y"),
+    ("sip:a@example.com;%74ransport=tcp", "sip:a@example.com"),
 ]
 
 
