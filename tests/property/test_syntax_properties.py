@@ -420,8 +420,9 @@ def test_name_addr_and_addr_spec_forms_agree(uri: str, params: list[tuple[str, s
     tail = "".join(f";{n}" if v is None else f";{n}={v}" for n, v in params)
     bracketed = NameAddr.parse(f"<{uri}>{tail}")
     assert bracketed.uri == parsed_uri and list(bracketed.params) == params
-    if not parsed_uri.params and not parsed_uri.headers and "?" not in uri and ";" not in uri:
-        # Without <>, ";" starts the header parameters (§20.10): the same value.
+    if not any(c in uri for c in ",;?"):
+        # §20: only a URI without "," ";" "?" may go without <>; then every ";" starts a
+        # header parameter (§20.10), and the value is the same.
         assert NameAddr.parse(f"{uri}{tail}") == bracketed
 
 

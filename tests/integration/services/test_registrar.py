@@ -625,3 +625,30 @@ async def test_udp_bindings_survive_tcp_closures(server: Server, alice: Client) 
     assert await server.registrar.on_connection_closed(Peer("tcp", "127.0.0.1", 9, 1)) == []
     assert await server.registrar.on_connection_closed(Peer("udp", "127.0.0.1", 9)) == []
     assert len(await server.bindings()) == 1
+
+
+@pytest.mark.parametrize(
+    "peer",
+    [Peer("tcp", "127.0.0.1", 5060, 7), Peer("wss", "2001:db8::1", 443, 12)],
+)
+def test_flow_names_round_trip(peer: Peer) -> None:
+    assert peer_of_flow(flow_of(peer)) == peer
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Storage keys bindings by (aor, contact); RFC 5626 §6 keys outbound bindings by"
+    " (aor, instance, reg-id), and one instance may use one Contact URI on two flows",
+)
+async def test_one_instance_on_two_flows_keeps_two_bindings(server: Server) -> None:
+    contact = "<sip:alice@192.0.2.2;transport=tcp;ob>"
+    async with client_endpoint("tcp") as first, client_endpoint("tcp") as second:
+        for endpoint, reg_id in ((first, 1), (second, 2)):
+            ua = Client(endpoint, server.peer("tcp"))
+            response = await ua.register(
+                f'{contact};+sip.instance="{INSTANCE}";reg-id={reg_id}',
+                expires=600,
+                headers=[("Supported", "outbound")],
+            )
+            assert response.status == 200
+        assert sorted(b.reg_id or 0 for b in await server.bindings()) == [1, 2]

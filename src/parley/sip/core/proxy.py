@@ -17,7 +17,9 @@ transaction layer reports (``RequestReceived``), in §16.2's order:
    ``ForwardResponse``, ``SendCancel``, ``AbandonBranch``.
 
 A response matching no client transaction (``StrayResponse``) goes through
-``forward_stray_response`` only when acting statelessly (§16.11); ``build_cancel`` is §9.1.
+``forward_stray_response`` only when acting statelessly (§16.11). Requests forwarded without
+a transaction (the ACK for a 2xx, a CANCEL matching no context) take ``stateless_branch``
+as their branch. ``build_cancel`` is §9.1.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from parley.sip.core.proxy_routing import (
     forward_stray_response,
     may_create_dialog,
     preprocess_routes,
+    stateless_branch,
 )
 from parley.sip.core.proxy_validation import (
     LOOP_SEPARATOR,
@@ -77,5 +80,6 @@ __all__ = [
     "may_create_dialog",
     "preprocess_routes",
     "proxy_branch",
+    "stateless_branch",
     "validate_request",
 ]

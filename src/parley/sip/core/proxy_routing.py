@@ -10,6 +10,7 @@ request exactly as received (its retransmissions and CANCEL are matched against 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -17,6 +18,7 @@ from parley.sip.core.proxy_validation import default_port, proxy_branch
 from parley.sip.core.uac import SentBy
 from parley.sip.errors import LocalProtocolError
 from parley.sip.syntax import (
+    MAGIC_COOKIE,
     Headers,
     NameAddr,
     Params,
@@ -41,6 +43,7 @@ __all__ = [
     "forward_stray_response",
     "may_create_dialog",
     "preprocess_routes",
+    "stateless_branch",
 ]
 
 #: Requests a proxy record-routes (§16.6 step 4) when asked to: INVITE (§12, §13), SUBSCRIBE
@@ -321,6 +324,36 @@ def _required(value: str | None, name: str) -> str:
 
 
 # -- §16.11 ------------------------------------------------------------------------------
+
+
+def stateless_branch(request: Request) -> str:
+    """§16.11's RECOMMENDED branch for a request forwarded without a transaction (an ACK
+    for a 2xx, a CANCEL that matches no response context): the same for every
+    retransmission, as "a stateless proxy cannot tell a retransmission from the original".
+
+    "If it begins with the magic cookie, the first component of the branch ID of the
+    outgoing request is computed as a hash of the received branch ID. Otherwise, the first
+    component of the branch ID is computed as a hash of the topmost Via, the tag in the To
+    header field, the tag in the From header field, the Call-ID header field, the CSeq
+    number (but not method), and the Request-URI from the received request." Pass it to
+    ``forward_request`` as ``branch``. Raises ParseError for a malformed Via, To, From or
+    CSeq.
+    """
+    via = request.top_via
+    if via.rfc3261_branch and via.branch is not None:
+        fields = ["branch", via.branch]
+    else:
+        fields = [
+            "via",
+            str(via),
+            request.to.tag or "",
+            request.from_.tag or "",
+            request.call_id,
+            str(request.cseq.seq),
+            request.request_uri,
+        ]
+    data = "\x00".join(fields).encode("utf-8", "surrogateescape")
+    return MAGIC_COOKIE + hashlib.sha256(data).hexdigest()[:24]
 
 
 def forward_stray_response(

@@ -83,9 +83,10 @@ SINGLE_HEADERS = frozenset(
 #: commas (§7.3.1 names the authentication headers as the exception to list folding).
 NON_LIST_HEADERS = frozenset(key for key in (n.lower() for n in _KNOWN) if key not in LIST_HEADERS)
 
-# Bound on the name caches below, so that a peer sending ever new header names cannot grow
-# them without limit; past it, names are simply worked out each time.
+# Bounds on the name caches below, so that a peer sending ever new (or huge) header names
+# cannot grow them without limit; past them, names are simply worked out each time.
 _CACHE_LIMIT = 1024
+_CACHED_NAME_LENGTH = 64
 
 #: header name as written on the wire -> (lookup key, canonical spelling); seeded with the
 #: canonical, lowercase and compact spellings so the parser rarely computes one.
@@ -112,7 +113,11 @@ def wire_name(name: str) -> tuple[str, str]:
     found = (lname, stripped) if canon is None else (canon.lower(), canon)
     # A name with leading LWS is never cached: the parser takes a cache hit as proof that a
     # line is not a continuation line (§7.3.1).
-    if len(_WIRE_NAMES) < _CACHE_LIMIT and name[:1] not in (" ", "\t"):
+    if (
+        len(_WIRE_NAMES) < _CACHE_LIMIT
+        and len(name) <= _CACHED_NAME_LENGTH
+        and name[:1] not in (" ", "\t")
+    ):
         _WIRE_NAMES[name] = found
     return found
 
@@ -123,7 +128,7 @@ def _key(name: str) -> str:
         lname = name.lower()
         canon = CANONICAL.get(lname)
         found = lname if canon is None else canon.lower()
-        if len(_KEYS) < _CACHE_LIMIT:
+        if len(_KEYS) < _CACHE_LIMIT and len(name) <= _CACHED_NAME_LENGTH:
             _KEYS[name] = found
     return found
 

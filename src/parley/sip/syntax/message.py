@@ -415,13 +415,23 @@ def _unfold(lines: list[str]) -> list[str]:
     """§7.3.1: a line starting with white space continues the previous header line; the
     line break and the white space around it count as one SP."""
     out = [lines[0]]
+    pieces: list[str] = []  # of the field being continued; joined once (no quadratic copies)
     for line in lines[1:]:
         if line[:1] in _LWS_CHARS:
             if len(out) == 1:
                 raise ParseError("continuation line before any header")
-            out[-1] = f"{out[-1].rstrip(LWS)} {line.strip(LWS)}"
+            if not pieces:
+                pieces.append(out[-1].rstrip(LWS))
+            piece = line.strip(LWS)
+            if piece:
+                pieces.append(piece)
         else:
+            if pieces:
+                out[-1] = " ".join(pieces)
+                pieces = []
             out.append(line)
+    if pieces:
+        out[-1] = " ".join(pieces)
     return out
 
 

@@ -78,7 +78,9 @@ def test_zero_max_forwards_invite_gets_483():
 
 def test_options_with_zero_max_forwards_may_be_answered_as_final_recipient():
     response = validate(
-        wire(ZEROMF), allow=frozenset({"INVITE", "OPTIONS", "ACK"}), proxy_require_supported=["path"]
+        wire(ZEROMF),
+        allow=frozenset({"INVITE", "OPTIONS", "ACK"}),
+        proxy_require_supported=["path"],
     )
     assert response is not None
     assert response.status == 200

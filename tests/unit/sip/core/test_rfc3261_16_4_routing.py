@@ -23,6 +23,7 @@ from parley.sip.core.proxy import (
     loop_part,
     may_create_dialog,
     preprocess_routes,
+    stateless_branch,
 )
 from parley.sip.core.uac import SentBy
 from parley.sip.errors import LocalProtocolError
@@ -356,3 +357,26 @@ def test_stray_response_with_only_our_via_was_for_us():
         ]
     )
     assert forward_stray_response(Response(200, None, headers), LOCAL.is_our_via) is None
+
+
+def test_stateless_branch_is_stable_across_retransmissions_and_shared_by_cancel():
+    # §16.11: "the branch parameter MUST be computed as a combinatoric function of message
+    # parameters which are invariant on retransmission".
+    invite = incoming()
+    branch = stateless_branch(invite)
+    assert branch.startswith("z9hG4bK") and len(branch) > 7
+    assert stateless_branch(incoming()) == branch
+    # Same received branch, so a CANCEL (and a non-2xx ACK) gets its INVITE's (§16.6 step 8).
+    assert stateless_branch(incoming("CANCEL")) == branch
+    other = incoming(via="SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKalice2")
+    assert stateless_branch(other) != branch
+    out = forward(invite, branch=branch, loop=loop_hash(invite)).request
+    assert out.top_via.branch == f"{branch}.{loop_hash(invite)}"
+
+
+def test_stateless_branch_of_an_rfc2543_request_hashes_its_identity():
+    old = incoming(via="SIP/2.0/UDP 198.51.100.7:5060")
+    assert stateless_branch(old) == stateless_branch(incoming(via="SIP/2.0/UDP 198.51.100.7:5060"))
+    assert stateless_branch(old) != stateless_branch(
+        incoming(via="SIP/2.0/UDP 198.51.100.7:5060", uri="sip:carol@biloxi.example.com")
+    )

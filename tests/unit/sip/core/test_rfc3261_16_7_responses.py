@@ -220,9 +220,7 @@ def test_challenges_of_all_401_and_407_are_aggregated():
     )
     [response] = forwarded(actions)
     assert response.status == 407
-    assert response.headers.get_all("Proxy-Authenticate") == [
-        'Digest realm="a.example", nonce="1"'
-    ]
+    assert response.headers.get_all("Proxy-Authenticate") == ['Digest realm="a.example", nonce="1"']
     assert response.headers.get_all("WWW-Authenticate") == [
         'Digest realm="b.example", nonce="2"',
         'Digest realm="b.example", nonce="3", algorithm=SHA-256',

@@ -72,9 +72,7 @@ def answer(
     extra: list[tuple[str, str]] | None = None,
 ) -> Response:
     """What the next hop answers to the request we forwarded (§8.2.6)."""
-    return make_response(
-        forwarded, status, to_tag=None if status == 100 else to_tag, extra=extra
-    )
+    return make_response(forwarded, status, to_tag=None if status == 100 else to_tag, extra=extra)
 
 
 def client_key(branch: str, method: str = "INVITE") -> TransactionKey:
