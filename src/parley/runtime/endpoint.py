@@ -49,7 +49,16 @@ class ServerRequest:
     came from (with ``conn_id`` on connection transports).
     """
 
-    __slots__ = ("_endpoint", "answered", "cancels", "key", "peer", "request", "to_tag")
+    __slots__ = (
+        "_endpoint",
+        "answered",
+        "cancels",
+        "final_status",
+        "key",
+        "peer",
+        "request",
+        "to_tag",
+    )
 
     def __init__(self, endpoint: Endpoint, event: RequestReceived, to_tag: str) -> None:
         self._endpoint = endpoint
@@ -60,6 +69,8 @@ class ServerRequest:
         self.cancels = event.cancels
         self.to_tag = to_tag
         self.answered = False
+        #: The status of the final response sent, once there is one.
+        self.final_status: int | None = None
 
     def respond(
         self,
@@ -88,6 +99,7 @@ class ServerRequest:
     def send(self, response: Response) -> None:
         if response.status >= 200:
             self.answered = True
+            self.final_status = response.status
         self._endpoint.send_response(response, self.key)
 
 
