@@ -25,6 +25,7 @@ from parley.runtime.transports import (
 )
 from parley.sip.core.uac import SentBy
 from parley.sip.core.uas import UasPolicy, check_request
+from parley.sip.errors import LocalProtocolError
 from parley.sip.stack import MessageDropped, SipStack, StackConfig
 from parley.sip.syntax import Request, Response, make_response
 from parley.sip.transaction.events import (
@@ -33,6 +34,7 @@ from parley.sip.transaction.events import (
     ResponseReceived,
     StrayResponse,
     TransactionKey,
+    TransactionTerminated,
     TransactionTimedOut,
     TransportFailed,
 )
@@ -147,8 +149,7 @@ class Endpoint:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self._pending: dict[TransactionKey, asyncio.Future[Response]] = {}
-        self._provisional: dict[TransactionKey, Callable[[Response], None]] = {}
+        self._pending: dict[TransactionKey, Callable[[Response], None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._flushing = False
 
@@ -163,9 +164,7 @@ class Endpoint:
             self._timer.cancel()
         for task in list(self._tasks):
             task.cancel()
-        for future in self._pending.values():
-            if not future.done():
-                future.cancel()
+        self._pending.clear()
         await self.transports.close()
 
     async def __aenter__(self) -> Endpoint:
@@ -187,6 +186,17 @@ class Endpoint:
 
     # -- the application's side ------------------------------------------------------------
 
+    def start_request(
+        self, request: Request, peer: Peer, on_response: Callable[[Response], None]
+    ) -> TransactionKey:
+        """Send ``request`` in a client transaction; ``on_response`` gets every response it
+        passes up, provisional ones included, and the synthetic 408 or 503 of a timeout or
+        transport failure (§8.1.3.1) as its final response."""
+        key = self.stack.send_request(request, peer, self._now_loop().time())
+        self._pending[key] = on_response
+        self._flush()
+        return key
+
     async def request(
         self,
         request: Request,
@@ -196,18 +206,29 @@ class Endpoint:
     ) -> Response:
         """Send ``request`` in a client transaction; return its final response, which is a
         synthetic 408 or 503 on timeout or transport failure (§8.1.3.1)."""
-        loop = self._now_loop()
-        key = self.stack.send_request(request, peer, loop.time())
-        future: asyncio.Future[Response] = loop.create_future()
-        self._pending[key] = future
-        if on_provisional is not None:
-            self._provisional[key] = on_provisional
-        self._flush()
+        future: asyncio.Future[Response] = self._now_loop().create_future()
+
+        def on_response(response: Response) -> None:
+            if response.status >= 200:
+                if not future.done():
+                    future.set_result(response)
+            elif on_provisional is not None:
+                on_provisional(response)
+
+        key = self.start_request(request, peer, on_response)
         try:
             return await future
         finally:
             self._pending.pop(key, None)
-            self._provisional.pop(key, None)
+
+    def abandon(self, key: TransactionKey) -> None:
+        """Give up client transaction ``key`` (e.g. §9.1, 64*T1 after its CANCEL)."""
+        self._pending.pop(key, None)
+        try:
+            self.stack.transactions.abandon(key, self._now_loop().time())
+        except LocalProtocolError:
+            return
+        self._flush()
 
     def send_stateless(self, message: Request | Response, peer: Peer) -> None:
         """Send outside any transaction: an ACK for a 2xx, or what a proxy forwards
@@ -311,6 +332,8 @@ class Endpoint:
         elif isinstance(event, AckReceived):
             if self.on_ack is not None:
                 self.on_ack(event.request, event.peer)
+        elif isinstance(event, TransactionTerminated):
+            self._pending.pop(event.key, None)
         elif isinstance(event, StrayResponse):
             if self.on_stray_response is not None:
                 self.on_stray_response(event.response, event.peer)
@@ -318,14 +341,15 @@ class Endpoint:
             log.info("dropped message from %s: %s", event.peer, event.reason)
 
     def _complete(self, key: TransactionKey, response: Response) -> None:
-        if response.status < 200:
-            callback = self._provisional.get(key)
-            if callback is not None:
-                callback(response)
+        # The callback stays until the transaction terminates: an INVITE's client
+        # transaction passes up every 2xx (RFC 6026 Accepted), and a proxy forwards them all.
+        callback = self._pending.get(key)
+        if callback is None:
             return
-        future = self._pending.get(key)
-        if future is not None and not future.done():
-            future.set_result(response)
+        try:
+            callback(response)
+        except Exception:
+            log.exception("response handler failed")
 
     def _serve(self, event: RequestReceived) -> None:
         incoming = ServerRequest(self, event, self.stack.ids.tag())
