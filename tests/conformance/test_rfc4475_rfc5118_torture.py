@@ -125,7 +125,7 @@ DECISIONS: dict[str, Decision] = {
     "baddn.dat": at_validate(
         "display name with characters that need quotes", "',' in an unquoted display name"
     ),
-    "badvers.dat": at_parse("SIP version SIP/7.0 not supported", "§8.2.2.1... 505", 505),
+    "badvers.dat": at_parse("SIP version SIP/7.0 not supported", "§21.5.6: 505", 505),
     "mismatch01.dat": at_validate(
         "CSeq method does not match the request method", "OPTIONS with CSeq INVITE"
     ),

@@ -42,6 +42,13 @@ HOSTNAME = (
 
 LWS = " \t"
 
+#: Methods every element sees (RFC 3261, 3262, 3265, 3311, 3428, 3515, 3903, 6086): a name
+#: found here needs no §25.1 token check.
+COMMON_METHODS = frozenset(
+    "INVITE ACK BYE CANCEL OPTIONS REGISTER SUBSCRIBE NOTIFY PUBLISH MESSAGE REFER INFO "
+    "UPDATE PRACK".split()
+)
+
 
 def is_token(text: str) -> bool:
     return TOKEN_RE.fullmatch(text) is not None

@@ -14,7 +14,15 @@ from __future__ import annotations
 import re
 
 from parley.sip.errors import ParseError
-from parley.sip.syntax.abnf import CALL_ID_RE, LWS, TOKEN, TOKEN_RE, parse_uint, split_outside
+from parley.sip.syntax.abnf import (
+    CALL_ID_RE,
+    COMMON_METHODS,
+    LWS,
+    TOKEN,
+    TOKEN_RE,
+    parse_uint,
+    split_outside,
+)
 from parley.sip.syntax.headers import _WIRE_NAMES, CANONICAL, SINGLE_HEADERS, Headers, wire_name
 from parley.sip.syntax.uri import SipUri, Uri, parse_uri
 from parley.sip.syntax.values import CSeq, NameAddr, Via
@@ -307,11 +315,6 @@ def _first_element(value: str | None, name: str) -> str:
 _BLANK_LINE_RE = re.compile(rb"\r?\n\r?\n")
 _LEADING_EOL = (b"\r", b"\n")
 _LWS_CHARS = (" ", "\t")
-# Methods every element sees; any other is checked against §25.1's token rule.
-_COMMON_METHODS = frozenset(
-    "INVITE ACK BYE CANCEL OPTIONS REGISTER SUBSCRIBE NOTIFY PUBLISH MESSAGE REFER INFO "
-    "UPDATE PRACK".split()
-)
 
 
 def parse_message(data: bytes) -> Request | Response:
@@ -454,7 +457,7 @@ def _parse_request_line(line: str, headers: Headers, body: bytes) -> Request:
     if len(parts) != 3 or not all(parts):
         raise ParseError("malformed Request-Line")
     method, uri, version = parts
-    if method not in _COMMON_METHODS and TOKEN_RE.fullmatch(method) is None:
+    if method not in COMMON_METHODS and TOKEN_RE.fullmatch(method) is None:
         raise ParseError("malformed method")
     if version != SIP_VERSION:
         _check_version(version)

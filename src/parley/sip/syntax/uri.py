@@ -280,8 +280,8 @@ def uri_equal(a: Uri, b: Uri) -> bool:
 
 
 def _same_host(a: str, b: str) -> bool:
-    """§19.1.4: hosts compare case-insensitively; two IPv6 references compare as addresses,
-    so that ``[2001:db8::1]`` equals ``[2001:DB8:0:0::1]`` (RFC 5118 §4.1 shows both forms)."""
+    """§19.1.4: hosts compare case-insensitively; two IPv6 references compare as the
+    addresses they spell, so ``[2001:db8::1]`` equals ``[2001:DB8:0:0::1]``."""
     if a.lower() == b.lower():
         return True
     if a.startswith("[") and b.startswith("[") and valid_ipv6(a[1:-1]) and valid_ipv6(b[1:-1]):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from parley.sip.errors import ParseError
 from parley.sip.syntax.abnf import (
+    COMMON_METHODS,
     HOSTNAME,
     LWS,
     PARAMS_TAIL,
@@ -38,10 +39,6 @@ MAGIC_COOKIE = "z9hG4bK"
 
 # §20.16: CSeq = 1*DIGIT LWS Method (LWS, not any Unicode space as str.split() takes).
 _CSEQ_RE = re.compile(rf"[ \t]*([0-9]+)[ \t]+({TOKEN})[ \t]*")
-_COMMON_METHODS = frozenset(
-    "INVITE ACK BYE CANCEL OPTIONS REGISTER SUBSCRIBE NOTIFY PUBLISH MESSAGE REFER INFO "
-    "UPDATE PRACK".split()
-)
 
 # §20.42: via-parm = sent-protocol LWS sent-by *( SEMI via-params ). One regex takes the
 # usual shape (single SP, no other LWS before the parameters) in one pass; whatever it
@@ -293,7 +290,7 @@ class CSeq:
         """Parse ``1*DIGIT LWS Method``; raises ParseError if malformed or too large."""
         number, _, method = text.partition(" ")
         if (
-            method in _COMMON_METHODS
+            method in COMMON_METHODS
             and number.isdigit()
             and number.isascii()
             and len(number) < 10  # so below 2**31 as §8.1.1.5 demands

@@ -33,9 +33,7 @@ def semantic(message: Message) -> tuple[Any, ...]:
     fields in order (Content-Length aside, which a serialiser recomputes), body, and every
     typed view an element reads."""
     headers = [(name, value) for name, value in message.headers if name != "Content-Length"]
-    contacts = (
-        "*" if message.is_star_contact else [name_addr_view(c) for c in message.contacts]
-    )
+    contacts = "*" if message.is_star_contact else [name_addr_view(c) for c in message.contacts]
     return (
         message.start_line(),
         headers,

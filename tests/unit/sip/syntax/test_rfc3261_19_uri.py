@@ -127,7 +127,7 @@ def test_escaped_nul_does_not_shorten_the_user() -> None:
         "sip:a@example.com:",
         "sip:a@example.com:65536",
         "sip:a@example.com:" + "9" * 5000,  # refused before int() could choke
-        "sip:a@example.com:５０６０",  # fullwidth digits are not DIGIT
+        "sip:a@example.com:\uff15\uff10\uff16\uff10",  # fullwidth "5060" is not DIGIT
         "sip:",
         "sip:a@",
         "<sip:a@example.com>",

@@ -173,7 +173,9 @@ def test_quoted_pairs_are_resolved_once() -> None:
 
 def test_quoted_display_name_serialises_with_escapes() -> None:
     msg = request("syntax/quoted_strings.sip")
-    assert str(msg.from_) == '"Q. \\"Quote\\" \\\\ Master; <ceo>, esq." <sip:q@example.com>;tag=qs-1'
+    assert (
+        str(msg.from_) == '"Q. \\"Quote\\" \\\\ Master; <ceo>, esq." <sip:q@example.com>;tag=qs-1'
+    )
 
 
 def test_unterminated_quote_is_refused_when_read() -> None:
