@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import websockets
 
-from parley.apps.server import MessageApp, ServerConfig, make_endpoint
+from parley.apps.ua import MessageApp, make_endpoint
 from parley.runtime.endpoint import Endpoint, ServerRequest
 from parley.runtime.tls import client_context, dev_certificate, server_context
 from parley.runtime.transports import ListenSpec
@@ -24,7 +24,7 @@ TORTURE = Path(__file__).resolve().parents[2].parent / "shared" / "torture"
 
 async def start_server(tmp_path: Path, transport: str) -> tuple[Endpoint, MessageApp, Peer]:
     app = MessageApp()
-    server = make_endpoint(ServerConfig(data_dir=tmp_path), app)
+    server = make_endpoint(app, tmp_path)
     [listener] = await server.start([ListenSpec(transport, "127.0.0.1", 0)])
     return server, app, Peer(transport, "127.0.0.1", listener.port)
 

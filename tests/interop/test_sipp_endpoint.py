@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from parley.apps.server import MessageApp, ServerConfig, make_endpoint
+from parley.apps.ua import MessageApp, make_endpoint
 from parley.runtime.transports import ListenSpec
 
 pytestmark = pytest.mark.interop
@@ -31,7 +31,7 @@ def free_port(kind: int) -> int:
 async def test_sipp_options_and_message(transport: str, sipp_mode: str, tmp_path: Path) -> None:
     sipp = require_tool("sipp")
     app = MessageApp()
-    endpoint = make_endpoint(ServerConfig(data_dir=tmp_path), app)
+    endpoint = make_endpoint(app, tmp_path)
     [listener] = await endpoint.start([ListenSpec(transport, "127.0.0.1", 0)])
     sipp_port = free_port(socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM)
     try:
