@@ -56,6 +56,7 @@ class ServerRequest:
         "answered",
         "cancels",
         "final_status",
+        "held",
         "key",
         "peer",
         "request",
@@ -71,6 +72,7 @@ class ServerRequest:
         self.cancels = event.cancels
         self.to_tag = to_tag
         self.answered = False
+        self.held = False
         #: The status of the final response sent, once there is one.
         self.final_status: int | None = None
 
@@ -97,6 +99,11 @@ class ServerRequest:
         )
         self.send(response)
         return response
+
+    def hold(self) -> None:
+        """Say that the final response will come later, after the handler has returned
+        (a proxy waiting for its branches): the endpoint will not answer 500 for it."""
+        self.held = True
 
     def send(self, response: Response) -> None:
         if response.status >= 200:
@@ -368,7 +375,7 @@ class Endpoint:
             task = self._now_loop().create_task(self._serve_async(incoming, result))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        elif not incoming.answered:
+        elif not incoming.answered and not incoming.held:
             self._answer_failure(incoming)
 
     async def _serve_async(self, incoming: ServerRequest, pending: Awaitable[None]) -> None:
@@ -376,7 +383,8 @@ class Endpoint:
             await pending
         except Exception:
             log.exception("request handler failed")
-        if not incoming.answered:
+            incoming.held = False
+        if not incoming.answered and not incoming.held:
             self._answer_failure(incoming)
 
     def _answer_failure(self, incoming: ServerRequest) -> None:

@@ -87,6 +87,7 @@ class MessageService:
 
     def store(self, incoming: ServerRequest, recipient: str) -> None:
         """Commit the MESSAGE for ``recipient`` and answer 202 once it is on disk."""
+        incoming.hold()
         self._spawn(self._store(incoming, recipient))
 
     async def _store(self, incoming: ServerRequest, recipient: str) -> None:

@@ -190,6 +190,9 @@ class ProxyService:
         sender = await self._sender(incoming)
         if sender is False:
             return  # challenged or refused already
+        if isinstance(sender, str):
+            # §22.3: credentials for our realm were for us; they go no further.
+            forwarded.headers.remove("Proxy-Authorization")
         aor = self.aor_of(uri)
         if aor is not None:
             await self._to_local_user(incoming, forwarded, aor, loop)
@@ -281,6 +284,7 @@ class ProxyService:
         loop: str,
         on_final: Callable[[Response], bool] | None,
     ) -> None:
+        incoming.hold()
         context = ResponseContext(incoming.request, to_tag=incoming.to_tag)
         proxied = _Proxied(incoming, context, on_final=on_final)
         self._proxied[incoming.key] = proxied
