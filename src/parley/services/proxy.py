@@ -42,8 +42,10 @@ from parley.sip.transport.via import response_destination
 
 log = logging.getLogger(__name__)
 
-#: Requests from local users that must prove who they are before we forward them.
-AUTHENTICATED_METHODS = frozenset({"INVITE", "MESSAGE", "SUBSCRIBE", "PUBLISH", "REFER", "OPTIONS"})
+#: Requests a local user's request is never challenged for (§22.1: ACK and CANCEL cannot
+#: be resubmitted with credentials). In-dialog requests that follow our Record-Route are
+#: routed before authentication comes up.
+UNCHALLENGED_METHODS = frozenset({"ACK", "CANCEL"})
 
 SERVER_ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, PUBLISH, REGISTER"
 
@@ -214,7 +216,7 @@ class ProxyService:
             return False
         if not self.is_local_domain(sender_uri):
             return None
-        if request.method not in AUTHENTICATED_METHODS or request.to.tag is not None:
+        if request.method in UNCHALLENGED_METHODS:
             return True
         identity = self.aor_of(sender_uri)
         aor = await self.auth.authenticate(incoming, proxy=True, identity=identity)
@@ -254,10 +256,9 @@ class ProxyService:
     ) -> None:
         """Forward to the top Route, else the Request-URI: a known flow, a local user's
         device, or a foreign domain resolved by RFC 3263."""
-        probe = forward_request(
-            request, request.uri, sent_by=self.endpoint.sent_by("udp"), branch="z9hG4bKprobe"
-        )
-        next_hop = probe.next_hop
+        # §16.6 step 7: the next hop is the top Route if there is one, else the Request-URI.
+        routes = request.routes
+        next_hop = routes[0].uri if routes else request.uri
         peer = self.contacts.find(next_hop)
         if peer is None and self.is_local_domain(next_hop):
             aor = self.aor_of(next_hop)
@@ -388,13 +389,8 @@ class ProxyService:
                 return
             pre = preprocess_routes(ack, local.is_us)
             request = pre.request
-            fwd = forward_request(
-                request,
-                request.uri,
-                sent_by=self.endpoint.sent_by("udp"),
-                branch=stateless_branch(request),
-            )
-            next_hop = fwd.next_hop
+            routes = request.routes
+            next_hop = routes[0].uri if routes else request.uri
             peer = self.contacts.find(next_hop)
             if peer is None and isinstance(next_hop, SipUri):
                 aor = self.aor_of(next_hop)
