@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--digest-algorithms", default=None, help="e.g. SHA-256,MD5")
     serve.add_argument("--trace", action="store_true", help="print every SIP message on the wire")
 
+    status = sub.add_parser("status", help="registrations and stored messages of a server")
+    _add_common(status)
+    status.add_argument("--json", action="store_true", help="one JSON object")
+
     user = sub.add_parser("user", help="manage accounts (works while the server runs)")
     user_sub = user.add_subparsers(dest="action", required=True)
     for name, help_text in (
@@ -129,6 +133,43 @@ async def _user_command(args: argparse.Namespace, config: ServerConfig) -> int:
     return 0
 
 
+async def _status_command(args: argparse.Namespace, config: ServerConfig) -> int:
+    import json
+    import time
+
+    from parley.services.storage.sqlite import SqliteStorage
+
+    if not config.database.exists():
+        print(f"parley: no data in {config.data_dir}", file=sys.stderr)
+        return 1
+    async with SqliteStorage(config.database) as storage:
+        now = time.time()
+        bindings = await storage.all_bindings(now)
+        accounts = await storage.list_accounts()
+        stored = await storage.count_messages()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "accounts": len(accounts),
+                    "registrations": [
+                        {"aor": b.aor, "contact": b.contact, "expires": int(b.expires_at - now)}
+                        for b in bindings
+                    ],
+                    "stored_messages": stored,
+                }
+            )
+        )
+        return 0
+    print(f"accounts: {len(accounts)}")
+    print(f"registrations: {len(bindings)}")
+    for b in bindings:
+        via = f" via {b.flow}" if b.flow else ""
+        print(f"  {b.aor}  {b.contact}  expires in {int(b.expires_at - now)} s{via}")
+    print(f"stored messages: {stored}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -144,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "user":
             return run_async(lambda: _user_command(args, config))
+        if args.command == "status":
+            return run_async(lambda: _status_command(args, config))
     except KeyboardInterrupt:
         return 130
     except (ConfigError, ValueError, LookupError) as exc:
