@@ -175,6 +175,11 @@ class DigestAuthenticator:
         credentials: DigestCredentials | None = None
         field = "Proxy-Authorization" if proxy else "Authorization"
         for value in request.headers.get_all(field):
+            scheme = value.split(None, 1)[0].lower() if value.strip() else ""
+            if scheme != "digest":
+                # §22.1, RFC 4475 regaut01: a scheme we do not know is ignored; the
+                # challenge below offers one we do.
+                continue
             try:
                 parsed = parse_credentials(value)
             except ParseError:

@@ -165,9 +165,9 @@ class ProxyService:
             self._cancel(incoming)
             return
         local = self.local
-        refusal = validate_request(
-            request, to_tag=incoming.to_tag, is_us=local.is_us, allow=("OPTIONS",)
-        )
+        # Max-Forwards 0 gets 483 even for OPTIONS (RFC 4475 zeromf), rather than §16.3's
+        # optional answer as the final recipient.
+        refusal = validate_request(request, to_tag=incoming.to_tag, is_us=local.is_us)
         if refusal is not None:
             incoming.send(refusal)
             return
