@@ -7,9 +7,23 @@ Every method is a coroutine; implementations must not block the event loop.
 from parley.services.storage.interface import (
     Account,
     Binding,
+    Document,
+    PresenceStorage,
+    Publication,
     QuotaExceeded,
     Storage,
     StoredMessage,
+    SubscriptionRecord,
 )
 
-__all__ = ["Account", "Binding", "QuotaExceeded", "Storage", "StoredMessage"]
+__all__ = [
+    "Account",
+    "Binding",
+    "Document",
+    "PresenceStorage",
+    "Publication",
+    "QuotaExceeded",
+    "Storage",
+    "StoredMessage",
+    "SubscriptionRecord",
+]

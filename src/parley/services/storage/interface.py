@@ -123,3 +123,78 @@ class Storage(Protocol):
     async def expire_messages(self, now: float) -> int: ...
 
     async def count_messages(self) -> int: ...
+
+
+# -- presence state (RFC 3903 publications, RFC 6665 subscriptions, XCAP documents) --------
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One piece of event state published with PUBLISH (RFC 3903 §6): ``etag`` names it;
+    ``document`` is the body as published; ``published`` orders publications of one
+    presentity (the most recent person element wins in composition, RFC 4479)."""
+
+    aor: str
+    event: str
+    etag: str
+    content_type: str
+    document: bytes
+    published: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRecord:
+    """A notifier-side subscription as the presence agent saves it, so that watchers keep
+    getting NOTIFYs after a restart: ``state`` is the subscription's own serialised form
+    (dialog, CSeq, version, expiry), opaque to storage."""
+
+    id: str
+    presentity: str
+    watcher: str
+    event: str
+    expires_at: float
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """An XCAP document (RFC 4825): ``auid`` is the application usage
+    (``resource-lists``, ``pres-rules``), ``name`` the document name (``index``)."""
+
+    aor: str
+    auid: str
+    name: str
+    content_type: str
+    content: bytes
+    etag: str
+
+
+class PresenceStorage(Protocol):
+    """Presence state, kept beside accounts and bindings (the same backends implement it)."""
+
+    async def put_publication(self, publication: Publication) -> None:
+        """Insert or replace the publication of (aor, event, etag)."""
+
+    async def get_publications(self, aor: str, event: str, now: float) -> list[Publication]:
+        """Live publications of ``aor`` for ``event``, oldest first."""
+
+    async def remove_publication(self, aor: str, event: str, etag: str) -> bool: ...
+
+    async def expire_publications(self, now: float) -> list[Publication]: ...
+
+    async def put_subscription(self, record: SubscriptionRecord) -> None: ...
+
+    async def remove_subscription(self, subscription_id: str) -> None: ...
+
+    async def load_subscriptions(self, now: float) -> list[SubscriptionRecord]:
+        """Every subscription not yet expired at ``now``."""
+
+    async def get_document(self, aor: str, auid: str, name: str) -> Document | None: ...
+
+    async def put_document(self, document: Document) -> None: ...
+
+    async def delete_document(self, aor: str, auid: str, name: str) -> bool: ...
+
+    async def list_documents(self, auid: str) -> list[Document]:
+        """Every document of an application usage (e.g. all pres-rules at start-up)."""

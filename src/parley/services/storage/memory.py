@@ -20,7 +20,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from parley.services.storage.interface import Account, Binding, QuotaExceeded, StoredMessage
+from parley.services.storage.interface import (
+    Account,
+    Binding,
+    Document,
+    Publication,
+    QuotaExceeded,
+    StoredMessage,
+    SubscriptionRecord,
+)
 
 
 def binding_order(binding: Binding) -> tuple[float, str]:
@@ -38,6 +46,9 @@ class MemoryStorage:
         # Insertion order is id order because ids only grow.
         self._messages: dict[int, StoredMessage] = {}
         self._last_id = 0
+        self._publications: dict[tuple[str, str, str], Publication] = {}
+        self._subscriptions: dict[str, SubscriptionRecord] = {}
+        self._documents: dict[tuple[str, str, str], Document] = {}
 
     async def open(self) -> None:
         pass
@@ -151,3 +162,50 @@ class MemoryStorage:
 
     async def count_messages(self) -> int:
         return len(self._messages)
+
+    # -- presence ------------------------------------------------------------------------
+
+    async def put_publication(self, publication: Publication) -> None:
+        p = publication
+        self._publications[(p.aor, p.event, p.etag)] = p
+
+    async def get_publications(self, aor: str, event: str, now: float) -> list[Publication]:
+        found = [
+            p
+            for (a, e, _), p in self._publications.items()
+            if a == aor and e == event and p.expires_at > now
+        ]
+        return sorted(found, key=lambda p: (p.published, p.etag))
+
+    async def remove_publication(self, aor: str, event: str, etag: str) -> bool:
+        return self._publications.pop((aor, event, etag), None) is not None
+
+    async def expire_publications(self, now: float) -> list[Publication]:
+        gone = [p for p in self._publications.values() if p.expires_at <= now]
+        for p in gone:
+            del self._publications[(p.aor, p.event, p.etag)]
+        return sorted(gone, key=lambda p: (p.aor, p.published))
+
+    async def put_subscription(self, record: SubscriptionRecord) -> None:
+        self._subscriptions[record.id] = record
+
+    async def remove_subscription(self, subscription_id: str) -> None:
+        self._subscriptions.pop(subscription_id, None)
+
+    async def load_subscriptions(self, now: float) -> list[SubscriptionRecord]:
+        live = [r for r in self._subscriptions.values() if r.expires_at > now]
+        return sorted(live, key=lambda r: r.id)
+
+    async def get_document(self, aor: str, auid: str, name: str) -> Document | None:
+        return self._documents.get((aor, auid, name))
+
+    async def put_document(self, document: Document) -> None:
+        d = document
+        self._documents[(d.aor, d.auid, d.name)] = d
+
+    async def delete_document(self, aor: str, auid: str, name: str) -> bool:
+        return self._documents.pop((aor, auid, name), None) is not None
+
+    async def list_documents(self, auid: str) -> list[Document]:
+        found = [d for d in self._documents.values() if d.auid == auid]
+        return sorted(found, key=lambda d: (d.aor, d.name))

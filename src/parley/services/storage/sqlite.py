@@ -25,7 +25,15 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from parley.services.storage.interface import Account, Binding, QuotaExceeded, StoredMessage
+from parley.services.storage.interface import (
+    Account,
+    Binding,
+    Document,
+    Publication,
+    QuotaExceeded,
+    StoredMessage,
+    SubscriptionRecord,
+)
 from parley.services.storage.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 T = TypeVar("T")
@@ -308,6 +316,112 @@ class SqliteStorage:
         rows = await self._read("SELECT count(*) FROM messages")
         return int(rows[0][0])
 
+    # -- presence ------------------------------------------------------------------------
+
+    async def put_publication(self, publication: Publication) -> None:
+        p = publication
+        row = (p.aor, p.event, p.etag, p.content_type, bytes(p.document), p.published, p.expires_at)
+
+        async def upsert(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                f"INSERT OR REPLACE INTO publications ({_PUBLICATION_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        await self._write(upsert)
+
+    async def get_publications(self, aor: str, event: str, now: float) -> list[Publication]:
+        rows = await self._read(
+            f"SELECT {_PUBLICATION_COLUMNS} FROM publications"
+            " WHERE aor = ? AND event = ? AND expires_at > ? ORDER BY published, etag",
+            (aor, event, now),
+        )
+        return [Publication(*row) for row in rows]
+
+    async def remove_publication(self, aor: str, event: str, etag: str) -> bool:
+        async def delete(db: aiosqlite.Connection) -> bool:
+            cursor = await db.execute(
+                "DELETE FROM publications WHERE aor = ? AND event = ? AND etag = ?",
+                (aor, event, etag),
+            )
+            return cursor.rowcount > 0
+
+        return await self._write(delete)
+
+    async def expire_publications(self, now: float) -> list[Publication]:
+        async def drop(db: aiosqlite.Connection) -> list[Publication]:
+            rows = await db.execute_fetchall(
+                f"SELECT {_PUBLICATION_COLUMNS} FROM publications WHERE expires_at <= ?"
+                " ORDER BY aor, published",
+                (now,),
+            )
+            await db.execute("DELETE FROM publications WHERE expires_at <= ?", (now,))
+            return [Publication(*row) for row in rows]
+
+        return await self._write(drop)
+
+    async def put_subscription(self, record: SubscriptionRecord) -> None:
+        r = record
+        row = (r.id, r.presentity, r.watcher, r.event, r.expires_at, r.state)
+
+        async def upsert(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                f"INSERT OR REPLACE INTO subscriptions ({_SUBSCRIPTION_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        await self._write(upsert)
+
+    async def remove_subscription(self, subscription_id: str) -> None:
+        async def delete(db: aiosqlite.Connection) -> None:
+            await db.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
+
+        await self._write(delete)
+
+    async def load_subscriptions(self, now: float) -> list[SubscriptionRecord]:
+        rows = await self._read(
+            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE expires_at > ? ORDER BY id",
+            (now,),
+        )
+        return [SubscriptionRecord(*row) for row in rows]
+
+    async def get_document(self, aor: str, auid: str, name: str) -> Document | None:
+        rows = await self._read(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE aor = ? AND auid = ? AND name = ?",
+            (aor, auid, name),
+        )
+        return Document(*rows[0]) if rows else None
+
+    async def put_document(self, document: Document) -> None:
+        d = document
+        row = (d.aor, d.auid, d.name, d.content_type, bytes(d.content), d.etag)
+
+        async def upsert(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                f"INSERT OR REPLACE INTO documents ({_DOCUMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        await self._write(upsert)
+
+    async def delete_document(self, aor: str, auid: str, name: str) -> bool:
+        async def delete(db: aiosqlite.Connection) -> bool:
+            cursor = await db.execute(
+                "DELETE FROM documents WHERE aor = ? AND auid = ? AND name = ?", (aor, auid, name)
+            )
+            return cursor.rowcount > 0
+
+        return await self._write(delete)
+
+    async def list_documents(self, auid: str) -> list[Document]:
+        rows = await self._read(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE auid = ? ORDER BY aor, name",
+            (auid,),
+        )
+        return [Document(*row) for row in rows]
+
 
 def _account(row: sqlite3.Row) -> Account:
     return Account(
@@ -348,3 +462,8 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         expires_at=row["expires_at"],
         headers=tuple((name, value) for name, value in json.loads(row["headers"])),
     )
+
+
+_PUBLICATION_COLUMNS = "aor, event, etag, content_type, document, published, expires_at"
+_SUBSCRIPTION_COLUMNS = "id, presentity, watcher, event, expires_at, state"
+_DOCUMENT_COLUMNS = "aor, auid, name, content_type, content, etag"

@@ -51,6 +51,39 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX messages_by_recipient ON messages (recipient, id)",
         "CREATE INDEX messages_by_expiry ON messages (expires_at)",
     ),
+    # 2: presence: publications (RFC 3903), subscriptions (RFC 6665), XCAP documents.
+    (
+        """CREATE TABLE publications (
+            aor TEXT NOT NULL,
+            event TEXT NOT NULL,
+            etag TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            document BLOB NOT NULL,
+            published REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            PRIMARY KEY (aor, event, etag)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX publications_by_expiry ON publications (expires_at)",
+        """CREATE TABLE subscriptions (
+            id TEXT PRIMARY KEY,
+            presentity TEXT NOT NULL,
+            watcher TEXT NOT NULL,
+            event TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            state TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        "CREATE INDEX subscriptions_by_expiry ON subscriptions (expires_at)",
+        """CREATE TABLE documents (
+            aor TEXT NOT NULL,
+            auid TEXT NOT NULL,
+            name TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            content BLOB NOT NULL,
+            etag TEXT NOT NULL,
+            PRIMARY KEY (aor, auid, name)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX documents_by_auid ON documents (auid, aor, name)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
