@@ -77,8 +77,10 @@ async def test_documents_by_user_and_application(storage: Store) -> None:
     doc = Document("alice@example.com", "resource-lists", "index",
                    "application/resource-lists+xml", b"<resource-lists/>", "e1")  # fmt: skip
     await storage.put_document(doc)
-    await storage.put_document(Document("bob@example.com", "pres-rules", "index",
-                                        "application/auth-policy+xml", b"<ruleset/>", "e2"))  # fmt: skip
+    rules = Document(
+        "bob@example.com", "pres-rules", "index", "application/auth-policy+xml", b"<r/>", "e2"
+    )
+    await storage.put_document(rules)
     assert await storage.get_document("alice@example.com", "resource-lists", "index") == doc
     assert await storage.get_document("alice@example.com", "pres-rules", "index") is None
     assert [d.aor for d in await storage.list_documents("pres-rules")] == ["bob@example.com"]
