@@ -34,6 +34,7 @@ __all__ = [
     "find_extensions",
     "register_extension",
     "registered_extension",
+    "unregister_extension",
 ]
 
 
@@ -91,6 +92,11 @@ def register_extension(cls: type[E]) -> type[E]:
         raise TypeError(f"{cls.__name__}.TAG must be a namespaced Clark name")
     _REGISTRY[tag] = cls
     return cls
+
+
+def unregister_extension(tag: str) -> None:
+    """Forget the class registered for ``tag`` (elements named so stay raw again)."""
+    _REGISTRY.pop(tag, None)
 
 
 def registered_extension(tag: str) -> type[Extension] | None:

@@ -24,6 +24,13 @@ notation (``{namespace}local``). Codecs turn it into their RFC's dataclasses and
 the elements they do not understand as ``XmlElement`` values, so unknown extensions
 survive a parse/serialize round trip.
 
+Indentation made of no-break spaces: web pages turn leading spaces into U+00A0, and
+documents copied from them (the project's seed among them) arrive indented with it. In a
+UTF-8 document, no-break spaces in the white space that starts a line are read as plain
+spaces: there they are never meaningful, and inside a start tag (the seed's
+``<presence xmlns=...`` NBSP ``entity=...``) they would otherwise make the document
+ill-formed.
+
 Whitespace: text that only separates child elements ("ignorable" indentation) is dropped
 at parse time; text of leaf elements and non-blank mixed content are kept verbatim.
 The serializer indents only where that rule makes the indentation ignorable, so
@@ -35,7 +42,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from xml.parsers import expat
 
 from .errors import PayloadError
@@ -186,6 +193,21 @@ def _clark(expat_name: str) -> str:
     return "{" + namespace + "}" + local if sep else expat_name
 
 
+_LINE_INDENT = re.compile(rb"\n[ \t]*(?:\xc2\xa0[ \t]*)+")
+_DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
+
+
+def _repair_indentation(data: bytes) -> bytes:
+    if b"\xc2\xa0" not in data:
+        return data
+    if data.startswith((b"\xfe\xff", b"\xff\xfe")):
+        return data  # UTF-16: the bytes C2 A0 are not a no-break space there
+    declared = _DECLARED_ENCODING.match(data.removeprefix(b"\xef\xbb\xbf"))
+    if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        return data
+    return _LINE_INDENT.sub(lambda m: m.group().replace(b"\xc2\xa0", b" "), data)
+
+
 def parse_xml(
     data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES, max_depth: int = MAX_DEPTH
 ) -> XmlElement:
@@ -247,7 +269,7 @@ def parse_xml(
     parser.UnparsedEntityDeclHandler = forbid_entity
     parser.ExternalEntityRefHandler = forbid_external
     try:
-        parser.Parse(bytes(data), True)
+        parser.Parse(_repair_indentation(bytes(data)), True)
     except _Forbidden as exc:
         raise PayloadError(str(exc)) from None
     except expat.ExpatError as exc:
@@ -434,7 +456,7 @@ def parse_datetime(value: str, what: str = "date-time") -> datetime:
     tzinfo: timezone | None = None
     try:
         if zone in ("Z", "z"):
-            tzinfo = timezone.utc
+            tzinfo = UTC
         elif zone:
             sign = -1 if zone[0] == "-" else 1
             offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
