@@ -128,6 +128,7 @@ class ProxyService:
         self.store = store
         self.clock = clock
         self.contacts = ContactIndex()
+        self._local: LocalAddresses | None = None
         self._proxied: dict[TransactionKey, _Proxied] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -135,10 +136,15 @@ class ProxyService:
 
     @property
     def local(self) -> LocalAddresses:
-        sent_bys = []
-        for listener in self.endpoint.listeners:
-            sent_bys.append(self.endpoint.sent_by(listener.transport))
-        return LocalAddresses.of(sent_bys, [*self.aliases, *self.domains])
+        """Our addresses (listeners, aliases, domains); fixed once the listeners are up."""
+        if self._local is None:
+            listeners = self.endpoint.listeners
+            sent_bys = [self.endpoint.sent_by(item.transport) for item in listeners]
+            local = LocalAddresses.of(sent_bys, [*self.aliases, *self.domains])
+            if not listeners:
+                return local
+            self._local = local
+        return self._local
 
     def is_local_domain(self, uri: Uri) -> bool:
         return isinstance(uri, SipUri) and (
