@@ -34,6 +34,7 @@ from parley.sip.core.proxy import (
     stateless_branch,
     validate_request,
 )
+from parley.sip.core.uac import SentBy
 from parley.sip.errors import LocalProtocolError, ParseError
 from parley.sip.syntax import Request, Response, SipUri, Uri
 from parley.sip.transaction.events import TransactionKey
@@ -139,7 +140,7 @@ class ProxyService:
         """Our addresses (listeners, aliases, domains); fixed once the listeners are up."""
         if self._local is None:
             listeners = self.endpoint.listeners
-            sent_bys = [self.endpoint.sent_by(item.transport) for item in listeners]
+            sent_bys = [SentBy(item.transport, item.host, item.port) for item in listeners]
             local = LocalAddresses.of(sent_bys, [*self.aliases, *self.domains])
             if not listeners:
                 return local
