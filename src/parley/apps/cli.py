@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from parley.apps.client_commands import add_account_options
 from parley.apps.config import ConfigError, ServerConfig, build_config, load_file
 
 T = TypeVar("T")
@@ -48,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="registrations and stored messages of a server")
     _add_common(status)
     status.add_argument("--json", action="store_true", help="one JSON object")
+
+    sender = sub.add_parser("send", help="send an instant message")
+    add_account_options(sender)
+    sender.add_argument("to", help="recipient, user@domain")
+    sender.add_argument("text", help="the message")
 
     user = sub.add_parser("user", help="manage accounts (works while the server runs)")
     user_sub = user.add_subparsers(dest="action", required=True)
@@ -177,6 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.command == "send":
+            from parley.apps import client_commands
+
+            return run_async(lambda: client_commands.send(args))
         config = server_config(args)
         if args.command == "serve":
             from parley.apps.server import serve

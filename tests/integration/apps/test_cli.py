@@ -91,3 +91,49 @@ async def test_serve_registers_users_and_stops_on_sigterm(tmp_path: Path) -> Non
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_send_reports_delivered_stored_and_failures(tmp_path: Path) -> None:
+    data = str(tmp_path)
+    for aor in ("alice@example.com", "bob@example.com"):
+        assert run("user", "add", aor, "--password", "pw", "--data-dir", data).returncode == 0
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *PARLEY, "serve", "--domain", "example.com", "--data-dir", data,
+        "--listen", f"udp:127.0.0.1:{port}", "--listen", f"tcp:127.0.0.1:{port}",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        while b"add a user" not in await asyncio.wait_for(process.stdout.readline(), 30):
+            pass
+        env = {**os.environ, "PARLEY_PASSWORD": "pw"}
+        common = ["--account", "alice@example.com", "--server", f"127.0.0.1:{port}", "--json"]
+
+        async def send(*args: str, password: str = "pw") -> tuple[int, dict[str, object]]:
+            done = await asyncio.create_subprocess_exec(
+                *PARLEY, "send", *common, *args,
+                env={**env, "PARLEY_PASSWORD": password},
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, _ = await asyncio.wait_for(done.communicate(), 60)
+            assert done.returncode is not None
+            return done.returncode, json.loads(out)
+
+        code, result = await send("bob@example.com", "hello")
+        assert (code, result["outcome"]) == (0, "stored")  # bob is offline
+        async with Account("bob@example.com", "pw", server=("127.0.0.1", port)) as bob:
+            await bob.register()
+            assert (await asyncio.wait_for(bob.messages.get(), 10)).text == "hello"
+            code, result = await send("bob@example.com", "now you are here")
+            assert (code, result["outcome"]) == (0, "delivered")
+        code, result = await send("nobody@example.com", "hello?")
+        assert (code, result["status"]) == (1, 404)
+        code, result = await send("bob@example.com", "x", password="wrong")
+        assert (code, result["status"]) == (4, 401)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
