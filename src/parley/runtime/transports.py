@@ -10,7 +10,9 @@ that responses go back over the connection the request came in on (RFC 3261 §18
 requests to a client behind NAT reuse its flow (RFC 5626 §5.3).  ``send`` reuses a
 connection by ``conn_id``, then by remote address, and only then opens a new TCP/TLS one
 (RFC 3261 §18.1.1).  WebSocket connections are accepted only: browsers connect to us
-(RFC 7118 §5); there is no outbound WS.
+(RFC 7118 §5); there is no outbound WS.  Besides its own ``ws``/``wss`` listeners, the
+layer adopts WebSockets another server upgraded (the HTTP port's ``/ws``, see
+:mod:`parley.runtime.http`) through :meth:`TransportLayer.adopt_websocket`.
 
 Limits guard the server against misbehaving peers: a datagram size cap, stream framing
 limits (:class:`~parley.sip.transport.framing.StreamFramer`), a connection cap, an idle
@@ -26,10 +28,11 @@ import itertools
 import logging
 import socket
 import ssl
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
@@ -57,6 +60,9 @@ __all__ = [
     "TransportConfig",
     "TransportError",
     "TransportLayer",
+    "TransportStats",
+    "WebSocketChannel",
+    "WebSocketClosed",
 ]
 
 log = logging.getLogger(__name__)
@@ -121,6 +127,59 @@ class TransportConfig:
 
 class TransportError(Exception):
     """A message could not be sent (no route, connection failed or closed, too large)."""
+
+
+class WebSocketClosed(Exception):
+    """Raised by a :class:`WebSocketChannel` once its WebSocket is closed."""
+
+
+class WebSocketChannel(Protocol):
+    """An accepted WebSocket (RFC 7118), whichever HTTP server accepted it.
+
+    The layer runs its own listeners on the ``websockets`` library; an HTTP server sharing
+    a port with other resources (``/ws`` beside XCAP and ``/metrics``) hands its upgraded
+    connections over through :meth:`TransportLayer.adopt_websocket` behind this interface.
+    """
+
+    async def send(self, message: str | bytes) -> None:
+        """Send one WS message (text for ``str``); raise WebSocketClosed once closed."""
+        ...
+
+    async def receive(self) -> bytes:
+        """The next data message, text or binary, as bytes; raise WebSocketClosed at the
+        end. Must be safe to cancel (the idle timeout cancels it)."""
+        ...
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close with a WebSocket status code (RFC 6455 §7.4)."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the underlying connection at once."""
+        ...
+
+
+def message_kind(data: bytes) -> str:
+    """``"response"`` if ``data`` starts as a SIP status line does (RFC 3261 §7.2), else
+    ``"request"``."""
+    return "response" if data.startswith(b"SIP/") else "request"
+
+
+@dataclass(slots=True)
+class TransportStats:
+    """Running totals for monitoring, read at scrape time (``/metrics``).
+
+    Keys are transport names ("udp", "tcp", "tls", "ws", "wss"); message counters are keyed
+    by ``(transport, kind)`` with kind "request" or "response" (the first bytes tell, no
+    parsing). Every counter only grows; open connections are
+    :meth:`TransportLayer.open_connections`.
+    """
+
+    received: Counter[tuple[str, str]] = field(default_factory=Counter)
+    sent: Counter[tuple[str, str]] = field(default_factory=Counter)
+    opened: Counter[str] = field(default_factory=Counter)
+    closed: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
 
 
 #: ``on_message(data, peer, local)``: one complete inbound SIP message.
@@ -256,11 +315,11 @@ class _WsConnection(_Connection):
         conn_id: int,
         peer: Peer,
         local: Listener,
-        ws: ServerConnection,
+        channel: WebSocketChannel,
     ) -> None:
         super().__init__(layer, conn_id, peer, local, outbound=False)
-        self.ws = ws
-        # websockets' send() is a coroutine; a queue drained by one task keeps the order of
+        self.channel = channel
+        # Sending a WS message is a coroutine; a queue drained by one task keeps the order of
         # messages sent synchronously and bounds what a slow browser can make us hold.
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
         self.queued = 0
@@ -292,18 +351,44 @@ class _WsConnection(_Connection):
                 payload = data
             try:
                 async with asyncio.timeout(self.layer.config.write_timeout):
-                    await self.ws.send(payload)
+                    await self.channel.send(payload)
             except TimeoutError:
                 log.warning("%s: WebSocket write timed out", self.peer.hostport())
                 self.abort()
                 return
-            except ConnectionClosed:
+            except WebSocketClosed:
                 return
             finally:
                 self.queued -= len(data)
 
     def abort(self) -> None:
         self.closing = True
+        self.channel.abort()
+
+
+class _WebsocketsChannel:
+    """:class:`WebSocketChannel` over a connection accepted by the ``websockets`` library."""
+
+    def __init__(self, ws: ServerConnection) -> None:
+        self.ws = ws
+
+    async def send(self, message: str | bytes) -> None:
+        try:
+            await self.ws.send(message)
+        except ConnectionClosed as exc:
+            raise WebSocketClosed() from exc
+
+    async def receive(self) -> bytes:
+        try:
+            # decode=False: bytes for text and binary frames alike.
+            return await self.ws.recv(decode=False)
+        except ConnectionClosed as exc:
+            raise WebSocketClosed() from exc
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.ws.close(code, reason)
+
+    def abort(self) -> None:
         self.ws.transport.abort()
 
 
@@ -352,6 +437,8 @@ class TransportLayer:
         self._connecting: dict[tuple[str, str, int], asyncio.Task[_StreamConnection]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        #: Totals for monitoring (``/metrics``).
+        self.stats = TransportStats()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -491,6 +578,10 @@ class TransportLayer:
         """The peers of all open connections."""
         return [conn.peer for conn in self._connections.values()]
 
+    def open_connections(self) -> Counter[str]:
+        """How many connections are open now, per transport."""
+        return Counter(conn.peer.transport for conn in self._connections.values())
+
     def connection(self, conn_id: int) -> tuple[Peer, Listener] | None:
         """``(peer, local)`` of an open connection, or None once it closed."""
         conn = self._connections.get(conn_id)
@@ -507,6 +598,7 @@ class TransportLayer:
 
     def _register(self, conn: _Connection) -> None:
         self._connections[conn.conn_id] = conn
+        self.stats.opened[conn.peer.transport] += 1
         peer = conn.peer
         self._by_address[(peer.transport, peer.host, peer.port)] = conn.conn_id
         self._call(self.on_connection_opened, conn.peer, conn.local)
@@ -515,6 +607,7 @@ class TransportLayer:
         if self._connections.pop(conn.conn_id, None) is None:
             return
         conn.closing = True
+        self.stats.closed[conn.peer.transport] += 1
         key = (conn.peer.transport, conn.peer.host, conn.peer.port)
         if self._by_address.get(key) == conn.conn_id:
             del self._by_address[key]
@@ -530,11 +623,14 @@ class TransportLayer:
             return None
 
     def _deliver(self, data: bytes, peer: Peer, local: Listener) -> None:
+        self.stats.received[(peer.transport, message_kind(data))] += 1
         if self.tracer is not None:
             self._call(self.tracer, "recv", peer.transport, local, peer, data)
         self._call(self.on_message, data, peer, local)
 
     def _trace_send(self, data: bytes, peer: Peer, local: Listener) -> None:
+        # Every successful send passes here, so it is also where sends are counted.
+        self.stats.sent[(peer.transport, message_kind(data))] += 1
         if self.tracer is not None:
             self._call(self.tracer, "send", peer.transport, local, peer, data)
 
@@ -545,6 +641,7 @@ class TransportLayer:
     ) -> None:
         if self._closed or self._full():
             log.warning("refusing %s connection: limit reached", local.transport)
+            self.stats.refused[local.transport] += 1
             writer.transport.abort()
             return
         peername = writer.get_extra_info("peername")
@@ -676,18 +773,44 @@ class TransportLayer:
 
     def _ws_admit(self, ws: ServerConnection, request: Request) -> Response | None:
         # Refuse before upgrading, with an HTTP status a browser can report.
-        if self._closed or self._full():
+        if not self.accepting:
+            self.stats.refused["ws"] += 1
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections\n")
         return None
 
     async def _serve_ws(self, ws: ServerConnection, local: Listener) -> None:
-        if self._full():
-            # Lost the race against another handshake after _ws_admit let this one in.
-            await ws.close(1013, "try again later")
-            return
         remote = ws.remote_address
-        peer = Peer(local.transport, _host(remote), int(remote[1]), next(self._ids))
-        conn = _WsConnection(self, peer.conn_id, peer, local, ws)
+        await self.adopt_websocket(_WebsocketsChannel(ws), _host(remote), int(remote[1]), local)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether a new inbound connection would be taken (open, and under the cap).
+
+        An HTTP server checks this before upgrading to WebSocket, to refuse with 503 as the
+        layer's own WS listeners do.
+        """
+        return not self._closed and not self._full()
+
+    async def adopt_websocket(
+        self, channel: WebSocketChannel, host: str, port: int, local: Listener
+    ) -> None:
+        """Serve a WebSocket some other server accepted with the "sip" subprotocol
+        (RFC 7118 §4.1), as if one of our own ``ws``/``wss`` listeners had: it gets a
+        ``conn_id``, its messages reach ``on_message`` with ``Peer(local.transport, host,
+        port, conn_id)``, responses and later requests go back over it, and its end is
+        reported to ``on_connection_closed``. ``host``/``port`` are the remote address,
+        ``local`` the listener it arrived on (see :meth:`attach_listener`). Returns when the
+        connection ends; the limits (message size aside, which the accepting server
+        enforces), idle timeout and write buffer bound of :class:`TransportConfig` apply.
+        """
+        if not self.accepting:
+            # Lost the race against another handshake after the admission check.
+            self.stats.refused[local.transport] += 1
+            with contextlib.suppress(Exception):
+                await channel.close(1013, "try again later")
+            return
+        peer = Peer(local.transport, host, port, next(self._ids))
+        conn = _WsConnection(self, peer.conn_id, peer, local, channel)
         self._register(conn)
         try:
             while True:
@@ -697,8 +820,7 @@ class TransportLayer:
                     break
                 try:
                     async with asyncio.timeout(remaining):
-                        # decode=False: bytes for text and binary frames alike.
-                        data = await ws.recv(decode=False)
+                        data = await channel.receive()
                 except TimeoutError:
                     continue
                 conn.touch()
@@ -710,13 +832,29 @@ class TransportLayer:
                             conn.write_nowait(_PONG)
                     continue
                 self._deliver(data, peer, local)
-        except ConnectionClosed:
+        except WebSocketClosed:
             pass
         finally:
             self._unregister(conn)
             conn.sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await conn.sender
+            # After an idle timeout, end the WebSocket too, not only our record of it
+            # (a no-op once the peer closed or the connection was aborted).
+            with contextlib.suppress(Exception):
+                await channel.close(1000, "")
+
+    def attach_listener(self, listener: Listener) -> None:
+        """Count ``listener``, served by another server (an HTTP server's ``/ws``), among
+        ours: Via sent-by and Record-Route can then name it, and the proxy knows it for
+        one of our addresses (RFC 3261 §16.4)."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def detach_listener(self, listener: Listener) -> None:
+        """Undo :meth:`attach_listener` when that server stops."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
 
     # -- sending -------------------------------------------------------------------------
 
