@@ -14,6 +14,8 @@ from parley.sip.syntax.abnf import LWS, TOKEN_RE, split_list
 
 T = TypeVar("T")
 
+_new_headers = object.__new__
+
 # §7.3.3 and the IANA registry: compact form -> full name.
 COMPACT_FORMS = {
     "a": "Accept-Contact",
@@ -133,11 +135,33 @@ def _key(name: str) -> str:
     return found
 
 
+#: header name written exactly as it is serialised (canonical spelling, nothing around it)
+#: -> (lookup key, spelling). The parser's fast path splits a line at its first ": " and looks
+#: the part before it up here: a hit proves the name is a token, spelled canonically, with
+#: no LWS before the colon and exactly ":" SP after it, so the line needs no other checks.
+#: Seeded with the known headers; ``learn_exact_name`` adds unknown tokens seen as written.
+_EXACT_NAMES: dict[str, tuple[str, str]] = {}
+
+
+def learn_exact_name(name: str, found: tuple[str, str]) -> None:
+    """Remember that ``name`` as written is its own canonical spelling (bounded cache)."""
+    # Only tokens: a name with LWS, ":" or nothing in it must never hit the fast path.
+    if (
+        found[1] == name
+        and len(_EXACT_NAMES) < _CACHE_LIMIT
+        and len(name) <= _CACHED_NAME_LENGTH
+        and TOKEN_RE.fullmatch(name) is not None
+    ):
+        _EXACT_NAMES[name] = found
+
+
 def _seed_caches() -> None:
     for spelling in {*CANONICAL.values(), *CANONICAL.keys()}:
         for name in (spelling, spelling.lower()):
             wire_name(name)
             _key(name)
+    for canon in CANONICAL.values():
+        learn_exact_name(canon, wire_name(canon))
 
 
 _seed_caches()
@@ -160,7 +184,11 @@ class Headers:
     a value holding CR or LF.
     """
 
-    __slots__ = ("_fields", "_index", "_parsed")
+    # _first (key -> first value) serves get(), the hot lookup; _index (key -> every value)
+    # is built only when something needs all of them. _raw is the header section exactly as
+    # received, kept by the parser only when it is already in the form to_bytes() writes;
+    # any change drops it (see Message.to_bytes).
+    __slots__ = ("_fields", "_first", "_index", "_parsed", "_raw", "_raw_length")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[tuple[str, str, str]] = []
@@ -168,21 +196,40 @@ class Headers:
             _check_field(name, value)
             canon = canonical_name(name)
             self._fields.append((canon.lower(), canon, value))
+        self._first: dict[str, str] | None = None
         self._index: dict[str, list[str]] | None = None
         # Any: each cache key holds one known type, fixed by the view that fills it.
         self._parsed: dict[str, Any] = {}
+        self._raw: bytes | None = None
+        self._raw_length = -1
 
     @classmethod
     def _from_parsed(
-        cls, fields: list[tuple[str, str, str]], index: dict[str, list[str]] | None = None
+        cls,
+        fields: list[tuple[str, str, str]],
+        first: dict[str, str] | None = None,
     ) -> Headers:
         """Adopt ``(key, name, value)`` triples built by the parser (no re-canonicalising),
-        and the key -> values index when the parser built it along the way."""
-        self = cls.__new__(cls)
+        and the key -> first value map when the parser built it along the way.
+        ``message._parse`` inlines this: keep the two in step."""
+        self = _new_headers(cls)
         self._fields = fields
-        self._index = index
+        self._first = first
+        self._index = None
         self._parsed = {}
+        self._raw = None
+        self._raw_length = -1
         return self
+
+    def _first_values(self) -> dict[str, str]:
+        first = self._first
+        if first is None:
+            first = {}
+            for key, _, value in self._fields:
+                if key not in first:
+                    first[key] = value
+            self._first = first
+        return first
 
     def _lookup(self) -> dict[str, list[str]]:
         index = self._index
@@ -198,7 +245,9 @@ class Headers:
         return index
 
     def _changed(self) -> None:
+        self._first = None
         self._index = None
+        self._raw = None
         if self._parsed:
             self._parsed = {}
 
@@ -209,12 +258,11 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first field's value as written, or ``default``."""
-        index = self._index
-        if index is None:
-            index = self._lookup()
+        first = self._first
+        if first is None:
+            first = self._first_values()
         key = _KEYS.get(name)  # the cache hit of _key(), inlined: get() is the hot path
-        found = index.get(_key(name) if key is None else key)
-        return default if found is None else found[0]
+        return first.get(_key(name) if key is None else key, default)
 
     def get_all(self, name: str) -> list[str]:
         """Every field's value as written, one entry per header line."""
@@ -239,7 +287,7 @@ class Headers:
         return len(self._lookup().get(_key(name), ()))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and _key(name) in self._lookup()
+        return isinstance(name, str) and _key(name) in self._first_values()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         for _, name, value in self._fields:

@@ -12,6 +12,8 @@ ParseError (a RemoteProtocolError carrying ``status_hint``) and nothing else.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from itertools import islice
 
 from parley.sip.errors import ParseError
 from parley.sip.syntax.abnf import (
@@ -23,11 +25,21 @@ from parley.sip.syntax.abnf import (
     parse_uint,
     split_outside,
 )
-from parley.sip.syntax.headers import _WIRE_NAMES, CANONICAL, SINGLE_HEADERS, Headers, wire_name
+from parley.sip.syntax.headers import (
+    _EXACT_NAMES,
+    _WIRE_NAMES,
+    CANONICAL,
+    SINGLE_HEADERS,
+    Headers,
+    learn_exact_name,
+    wire_name,
+)
 from parley.sip.syntax.uri import SipUri, Uri, parse_uri
 from parley.sip.syntax.values import CSeq, NameAddr, Via
 
 SIP_VERSION = "SIP/2.0"
+
+_new = object.__new__
 
 #: §21: the default reason phrases Parley sends.
 REASON_PHRASES: dict[int, str] = {
@@ -69,13 +81,24 @@ class Message:
 
     # -- typed views -------------------------------------------------------------------
 
+    # The views below read Headers' key -> first value map directly (the keys are the
+    # lowercase canonical names): they run for every message, and get() would only add
+    # the name -> key step.
+
     @property
     def top_via(self) -> Via:
         """The first Via element (§18.2.2 routes responses by it); ParseError if absent."""
-        cache = self.headers._parsed
+        headers = self.headers
+        cache = headers._parsed
         via: Via | None = cache.get("via0")
         if via is None:
-            via = cache["via0"] = Via.parse(_first_element(self.headers.get("Via"), "Via"))
+            first = headers._first
+            value = (headers._first_values() if first is None else first).get("via")
+            if value is None:
+                raise ParseError("missing Via header")
+            if "," in value:
+                value = split_outside(value, ",")[0]
+            via = cache["via0"] = Via.parse(value)
         return via
 
     @property
@@ -88,30 +111,50 @@ class Message:
 
     @property
     def from_(self) -> NameAddr:
-        cache = self.headers._parsed
+        headers = self.headers
+        cache = headers._parsed
         value: NameAddr | None = cache.get("from")
         if value is None:
-            value = cache["from"] = NameAddr.parse(_required(self.headers.get("From"), "From"))
+            first = headers._first
+            text = (headers._first_values() if first is None else first).get("from")
+            if text is None:
+                raise ParseError("missing From header")
+            value = cache["from"] = NameAddr.parse(text)
         return value
 
     @property
     def to(self) -> NameAddr:
-        cache = self.headers._parsed
+        headers = self.headers
+        cache = headers._parsed
         value: NameAddr | None = cache.get("to")
         if value is None:
-            value = cache["to"] = NameAddr.parse(_required(self.headers.get("To"), "To"))
+            first = headers._first
+            text = (headers._first_values() if first is None else first).get("to")
+            if text is None:
+                raise ParseError("missing To header")
+            value = cache["to"] = NameAddr.parse(text)
         return value
 
     @property
     def call_id(self) -> str:
-        return _required(self.headers.get("Call-ID"), "Call-ID").strip(LWS)
+        headers = self.headers
+        first = headers._first
+        value = (headers._first_values() if first is None else first).get("call-id")
+        if value is None:
+            raise ParseError("missing Call-ID header")
+        return value.strip(LWS)
 
     @property
     def cseq(self) -> CSeq:
-        cache = self.headers._parsed
+        headers = self.headers
+        cache = headers._parsed
         value: CSeq | None = cache.get("cseq")
         if value is None:
-            value = cache["cseq"] = CSeq.parse(_required(self.headers.get("CSeq"), "CSeq"))
+            first = headers._first
+            text = (headers._first_values() if first is None else first).get("cseq")
+            if text is None:
+                raise ParseError("missing CSeq header")
+            value = cache["cseq"] = CSeq.parse(text)
         return value
 
     @property
@@ -199,11 +242,26 @@ class Message:
 
     def to_bytes(self) -> bytes:
         """The wire form: CRLF line ends, canonical header names, folding undone, and
-        Content-Length set to the body's length (added last when the headers had none)."""
+        Content-Length set to the body's length (added last when the headers had none).
+
+        A parsed message whose headers have not changed since, and whose header lines came
+        in exactly this form, is written with the received header octets: the same bytes,
+        without rebuilding them. Anything else (folded lines, compact or odd-cased names,
+        LWS around values, a Content-Length of "007" or given twice, bare LF) is rebuilt as
+        above, so folding is never passed on even though it is legal (§7.3.1).
+        """
         body = self.body
+        headers = self.headers
+        raw = headers._raw
+        if raw is not None and headers._raw_length == len(body):
+            # Unchanged since parsing, and received in exactly the form written below (see
+            # _parse): the received header lines are the answer. The start line is rebuilt
+            # because method, URI, status and reason are plain attributes.
+            start = self.start_line().encode("utf-8", "surrogateescape")
+            return b"".join((start, b"\r\n", raw, body))
         lines = [self.start_line()]
         seen_length = False
-        for key, name, value in self.headers._fields:
+        for key, name, value in headers._fields:
             if key == "content-length":
                 if seen_length:
                     continue
@@ -295,19 +353,6 @@ class Response(Message):
         return f"<Response {self.status} {self.reason}>"
 
 
-def _required(value: str | None, name: str) -> str:
-    if value is None:
-        raise ParseError(f"missing {name} header")
-    return value
-
-
-def _first_element(value: str | None, name: str) -> str:
-    value = _required(value, name)
-    if "," not in value:
-        return value
-    return split_outside(value, ",")[0]
-
-
 # -- parsing -------------------------------------------------------------------------
 
 # §7.5 and §18.3: the header section ends at the first empty line. RFC 3261 demands CRLF;
@@ -340,6 +385,7 @@ def _parse(data: bytes) -> Request | Response:
         data = data.lstrip(b"\r\n")
     end = data.find(b"\r\n\r\n")
     lines: list[str] | None = None
+    crlf = False
     if end >= 0:
         text = data[:end].decode("utf-8", "surrogateescape")
         lines = text.split("\r\n")
@@ -347,22 +393,43 @@ def _parse(data: bytes) -> Request | Response:
         if text.count("\n") == breaks and text.count("\r") == breaks:
             # The usual case: every CR and LF of the header section is in a CRLF.
             rest = data[end + 4 :]
+            crlf = True
         else:
             lines = None
     if lines is None:
         lines, rest = _split_lines(data)
     try:
-        fields, index = _fields(lines)
+        fields, first, canonical = _fields(lines)
     except _Folded:
-        fields, index = _fields(_unfold(lines))
-    headers = Headers._from_parsed(fields, index)
-    lengths = index.get("content-length")
-    if lengths is None:
+        fields, first, canonical = _fields(_unfold(lines))
+        canonical = False
+    # Headers._from_parsed, inlined (hot path): keep the two in step.
+    headers = _new(Headers)
+    headers._fields = fields
+    headers._first = first
+    headers._index = None
+    headers._parsed = {}
+    headers._raw = None
+    headers._raw_length = -1
+    text_length = first.get("content-length")
+    if text_length is None:
         body = rest
     else:
-        length = _content_length(lengths, len(rest))
+        if len(first) == len(fields):
+            # No name repeats, so this is the only Content-Length.
+            length = _content_length(text_length, (), len(rest))
+        else:
+            others = [f[2] for f in fields if f[0] == "content-length"][1:]
+            length = _content_length(text_length, others, len(rest))
+            canonical = canonical and not others
         headers._parsed["clen"] = length
         body = rest if length == len(rest) else rest[:length]
+        if canonical and crlf and (text_length[0] != "0" or text_length == "0"):
+            # The header lines are byte for byte what to_bytes() would write (canonical
+            # names, ": ", no LWS to trim, one Content-Length written as str(length)): keep
+            # them so that an unchanged message is written back without rebuilding them.
+            headers._raw = data[data.find(b"\r\n") + 2 : end + 4]
+            headers._raw_length = length
     start = lines[0]
     if start[:4].upper() == "SIP/":
         return _parse_status_line(start, headers, body)
@@ -388,30 +455,51 @@ class _Folded(Exception):
     """A continuation line turned up: the header lines need unfolding first."""
 
 
-def _fields(lines: list[str]) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
-    """``(key, name, value)`` per header line, and the key -> values index."""
+def _fields(
+    lines: list[str],
+) -> tuple[list[tuple[str, str, str]], dict[str, str], bool]:
+    """``(key, name, value)`` per header line, the key -> first value map, and whether every
+    line was already written as ``to_bytes`` writes it (``Name: value``)."""
     fields: list[tuple[str, str, str]] = []
-    index: dict[str, list[str]] = {}
-    names = _WIRE_NAMES
-    for i in range(1, len(lines)):
-        line = lines[i]
-        name, colon, value = line.partition(":")
-        found = names.get(name)
-        if found is None or not colon:
-            if line[:1] in _LWS_CHARS:
-                raise _Folded
-            if not colon:
-                raise ParseError("header line without a colon")
-            found = wire_name(name)
-        key = found[0]
-        value = value.strip(LWS)
-        fields.append((key, found[1], value))
-        values = index.get(key)
-        if values is None:
-            index[key] = [value]
+    first: dict[str, str] = {}
+    exact = _EXACT_NAMES
+    canonical = True
+    append = fields.append
+    for line in islice(lines, 1, None):
+        # Fast path: split at the first ": " and find the part before it among the names
+        # written exactly as serialised; a hit means the line needs no other check.
+        name, sep, value = line.partition(": ")
+        found = exact.get(name)
+        if found is None or not sep:  # no ": " at all: "Via" alone is no header line
+            found, value = _slow_field(line)
+            canonical = False
         else:
-            values.append(value)
-    return fields, index
+            stripped = value.strip(LWS)
+            # CPython's strip() gives back the very object when there is nothing to strip;
+            # elsewhere the identity test merely fails and costs the raw-bytes fast path.
+            if stripped is not value:
+                value = stripped
+                canonical = False
+        key = found[0]
+        append((key, found[1], value))
+        if key not in first:
+            first[key] = value
+    return fields, first, canonical
+
+
+def _slow_field(line: str) -> tuple[tuple[str, str], str]:
+    """``((key, spelling), value)`` of a line the fast path of ``_fields`` did not take:
+    compact or odd-cased names, LWS around the colon, unknown names, continuation lines."""
+    name, colon, value = line.partition(":")
+    found = _WIRE_NAMES.get(name)
+    if found is None or not colon:
+        if line[:1] in _LWS_CHARS:
+            raise _Folded
+        if not colon:
+            raise ParseError("header line without a colon")
+        found = wire_name(name)
+    learn_exact_name(name, found)
+    return found, value.strip(LWS)
 
 
 def _unfold(lines: list[str]) -> list[str]:
@@ -438,10 +526,13 @@ def _unfold(lines: list[str]) -> list[str]:
     return out
 
 
-def _content_length(values: list[str], available: int) -> int:
+def _content_length(text: str, others: Sequence[str], available: int) -> int:
     """§18.3 framing of a message handed over whole (a datagram, or a framed stream chunk)."""
-    length = parse_uint(values[0], "Content-Length")
-    for other in values[1:]:
+    if text.isdigit() and text.isascii() and len(text) < 10:
+        length = int(text)  # the usual value, which parse_uint would only re-check
+    else:
+        length = parse_uint(text, "Content-Length")
+    for other in others:
         if parse_uint(other, "Content-Length") != length:
             # RFC 4475 mcl01: conflicting lengths are a framing error.
             raise ParseError("conflicting Content-Length values")
@@ -454,7 +545,7 @@ def _content_length(values: list[str], available: int) -> int:
 def _parse_request_line(line: str, headers: Headers, body: bytes) -> Request:
     # §7.1: exactly one SP between the three parts (RFC 4475 lwsruri, lwsstart, trws).
     parts = line.split(" ")
-    if len(parts) != 3 or not all(parts):
+    if len(parts) != 3 or "" in parts:
         raise ParseError("malformed Request-Line")
     method, uri, version = parts
     if method not in COMMON_METHODS and TOKEN_RE.fullmatch(method) is None:
@@ -464,7 +555,7 @@ def _parse_request_line(line: str, headers: Headers, body: bytes) -> Request:
     if uri[0] == "<":
         # RFC 4475 ltgtruri: the Request-URI is never enclosed in <>.
         raise ParseError("Request-URI enclosed in <>")
-    request = Request.__new__(Request)
+    request = _new(Request)
     request.headers = headers
     request.body = body
     request.method = method

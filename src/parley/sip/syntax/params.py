@@ -54,15 +54,6 @@ class Params:
         return cls._adopt(items)
 
     @classmethod
-    def _from_groups(cls, name: str | None, value: str | None, text: str | None) -> Params:
-        """The Params of a match of ``abnf.PARAMS_TAIL`` (already checked by the regex)."""
-        if name is not None:
-            return cls._adopt([(name, value)])
-        if text is not None:
-            return cls.parse(text)
-        return cls._adopt([])
-
-    @classmethod
     def parse_generic(cls, text: str) -> Params:
         """Parse header parameters (§25.1 generic-param): token names, and values that are a
         token, a host or a quoted-string. LWS may surround ``;`` and ``=`` (RFC 4475 wsinv)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from parley.sip.errors import ParseError
 from parley.sip.syntax.abnf import (
@@ -64,19 +64,61 @@ _NAME_ADDR_RE = re.compile(
 )
 
 
-@dataclass(slots=True)
+_new = object.__new__
+_set_frozen = object.__setattr__
+
+
 class Via:
     """One Via element (§20.42): ``SIP/2.0/UDP host:port;branch=...``.
 
     ``host`` is kept as written (IPv6 references with brackets), ``transport`` uppercased,
     ``params`` as written. Parse with ``Via.parse``; ``str()`` gives the wire form back.
+    Compares, prints and is built like the dataclass it was (``Via(transport, host, port,
+    params, protocol)``); it is a plain class so that ``params`` can be made on first use.
     """
 
-    transport: str
-    host: str
-    port: int | None = None
-    params: Params = field(default_factory=Params)
-    protocol: str = "SIP/2.0"
+    # When _params is None the parameters are the single one in _pname/_pvalue (or none):
+    # the usual ";branch=..." is then read without building a Params at all.
+    __slots__ = ("_params", "_pname", "_pvalue", "host", "port", "protocol", "transport")
+    __match_args__ = ("transport", "host", "port", "params", "protocol")
+
+    def __init__(
+        self,
+        transport: str,
+        host: str,
+        port: int | None = None,
+        params: Params | None = None,
+        protocol: str = "SIP/2.0",
+    ) -> None:
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self._params: Params | None = Params() if params is None else params
+        self._pname: str | None = None
+        self._pvalue: str | None = None
+        self.protocol = protocol
+
+    @property
+    def params(self) -> Params:
+        params = self._params
+        if params is None:
+            name = self._pname
+            params = self._params = Params._adopt([] if name is None else [(name, self._pvalue)])
+        return params
+
+    @params.setter
+    def params(self, value: Params) -> None:
+        self._params = value
+
+    def _param(self, lname: str) -> str | None:
+        """The value of parameter ``lname`` (lowercase), as ``params.get`` gives it."""
+        params = self._params
+        if params is not None:
+            return params.get(lname)
+        name = self._pname
+        if name is None or (name != lname and name.lower() != lname):
+            return None
+        return self._pvalue
 
     @classmethod
     def parse(cls, text: str) -> Via:
@@ -92,9 +134,17 @@ class Via:
             number = int(port)
             if number > 65535:
                 raise ParseError("malformed port")
-        protocol = "SIP/2.0" if name == "SIP" and version == "2.0" else f"{name}/{version}"
-        params = Params._from_groups(pname, pvalue, ptext)
-        return cls(transport.upper(), host, number, params, protocol)
+        # Built field by field: this is the hot path, and __init__ would make a Params.
+        self: Via = _new(cls)
+        self.transport = transport.upper()
+        self.host = host
+        self.port = number
+        self.protocol = "SIP/2.0" if name == "SIP" and version == "2.0" else f"{name}/{version}"
+        # Several parameters are parsed now, so that whatever can fail fails in parse().
+        self._params = None if ptext is None else Params.parse(ptext)
+        self._pname = pname
+        self._pvalue = pvalue
+        return self
 
     @classmethod
     def _parse_slowly(cls, text: str) -> Via:
@@ -112,16 +162,16 @@ class Via:
 
     @property
     def branch(self) -> str | None:
-        return self.params.get("branch")
+        return self._param("branch")
 
     @property
     def received(self) -> str | None:
-        return self.params.get("received")
+        return self._param("received")
 
     @property
     def rport(self) -> int | None:
         """The ``rport`` value (RFC 3581), None when absent, empty or not a port number."""
-        value = self.params.get("rport")
+        value = self._param("rport")
         if value and value.isdigit() and value.isascii() and len(value) <= 5:
             return int(value)
         return None
@@ -136,6 +186,23 @@ class Via:
         a bare cookie (RFC 4475 badbranch) falls back to RFC 2543 matching."""
         branch = self.branch
         return branch is not None and branch.startswith(MAGIC_COOKIE) and len(branch) > 7
+
+    def _astuple(self) -> tuple[str, str, int | None, Params, str]:
+        return (self.transport, self.host, self.port, self.params, self.protocol)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Via)
+        return self._astuple() == other._astuple()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
+
+    def __repr__(self) -> str:
+        return (
+            f"Via(transport={self.transport!r}, host={self.host!r}, port={self.port!r}, "
+            f"params={self.params!r}, protocol={self.protocol!r})"
+        )
 
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"
@@ -158,7 +225,8 @@ class NameAddr:
     ``<>`` so that its parameters never turn into header parameters.
     """
 
-    __slots__ = ("_uri", "_uri_text", "display_name", "params")
+    # As in Via: with _params None, the parameters are the one in _pname/_pvalue, or none.
+    __slots__ = ("_params", "_pname", "_pvalue", "_uri", "_uri_text", "display_name")
 
     def __init__(
         self, uri: Uri, display_name: str | None = None, params: Params | None = None
@@ -166,7 +234,22 @@ class NameAddr:
         self._uri: Uri | None = uri
         self._uri_text = ""
         self.display_name = display_name
-        self.params = Params() if params is None else params
+        self._params: Params | None = Params() if params is None else params
+        self._pname: str | None = None
+        self._pvalue: str | None = None
+
+    @property
+    def params(self) -> Params:
+        """The header parameters (``;tag=``), not the URI's own."""
+        params = self._params
+        if params is None:
+            name = self._pname
+            params = self._params = Params._adopt([] if name is None else [(name, self._pvalue)])
+        return params
+
+    @params.setter
+    def params(self, value: Params) -> None:
+        self._params = value
 
     @property
     def uri(self) -> Uri:
@@ -195,7 +278,10 @@ class NameAddr:
             self._uri = None
             self._uri_text = uri_text
             self.display_name = tokens if quoted is None else unquote_content(quoted)
-            self.params = Params._from_groups(pname, pvalue, ptext)
+            # Several parameters are parsed now, so that whatever can fail fails in parse().
+            self._params = None if ptext is None else Params.parse(ptext)
+            self._pname = pname
+            self._pvalue = pvalue
             return self
         return cls._parse_slowly(text.strip(LWS))
 
@@ -247,7 +333,13 @@ class NameAddr:
 
     @property
     def tag(self) -> str | None:
-        return self.params.get("tag")
+        params = self._params
+        if params is not None:
+            return params.get("tag")
+        name = self._pname
+        if name is None or (name != "tag" and name.lower() != "tag"):
+            return None
+        return self._pvalue
 
     @property
     def sip_uri(self) -> SipUri:
@@ -295,7 +387,11 @@ class CSeq:
             and number.isascii()
             and len(number) < 10  # so below 2**31 as §8.1.1.5 demands
         ):
-            return cls(int(number), method)
+            # What the frozen dataclass's __init__ does, minus its overhead (hot path).
+            self: CSeq = _new(cls)
+            _set_frozen(self, "seq", int(number))
+            _set_frozen(self, "method", method)
+            return self
         m = _CSEQ_RE.fullmatch(text)
         if m is None:
             raise ParseError("malformed CSeq")
