@@ -345,10 +345,15 @@ class ProxyService:
         incoming = proxied.incoming
         if response.status >= 200 and not incoming.answered:
             if proxied.on_final is not None and proxied.on_final(response):
+                self._proxied.pop(incoming.key, None)
                 return
-            # Keep the context a while for CANCELs and late 2xx, then let it go.
-            loop = asyncio.get_running_loop()
-            loop.call_later(32.0, self._proxied.pop, incoming.key, None)
+            if incoming.request.method == "INVITE":
+                # Keep an INVITE's context a while for CANCELs and further 2xx (RFC 6026),
+                # then let it go; a non-INVITE one has nothing more to wait for.
+                loop = asyncio.get_running_loop()
+                loop.call_later(32.0, self._proxied.pop, incoming.key, None)
+            else:
+                self._proxied.pop(incoming.key, None)
         try:
             incoming.send(response)
         except LocalProtocolError:

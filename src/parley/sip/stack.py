@@ -46,8 +46,12 @@ StackEvent = Event | MessageDropped
 
 @dataclass(frozen=True, slots=True)
 class StackConfig:
+    """``max_server_transactions`` bounds memory under a flood; completed non-INVITE
+    transactions linger for Timer J (32 s on UDP, §17.2.2), so the bound must exceed the
+    sustained request rate times 32 s or a busy server refuses work it has CPU for."""
+
     timers: TimerConfig = field(default_factory=TimerConfig)
-    max_server_transactions: int = 10_000
+    max_server_transactions: int = 200_000
 
 
 class SipStack:
