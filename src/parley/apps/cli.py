@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--digest-algorithms", default=None, help="e.g. SHA-256,MD5")
     serve.add_argument("--trace", action="store_true", help="print every SIP message on the wire")
+    serve.add_argument(
+        "--presence-policy", choices=("ask", "open"), default=None,
+        help="ask: watchers need the presentity's consent (default); open: anyone may watch",
+    )  # fmt: skip
+    serve.add_argument(
+        "--notifier-202", action="store_true",
+        help="answer SUBSCRIBE with 202 Accepted as RFC 3265 notifiers did (default 200)",
+    )  # fmt: skip
 
     status = sub.add_parser("status", help="registrations and stored messages of a server")
     _add_common(status)
@@ -88,6 +96,8 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
                 "route": args.route,
                 "digest-algorithms": args.digest_algorithms,
                 "trace": args.trace,
+                "presence-policy": args.presence_policy,
+                "notifier-202": args.notifier_202,
             }
         )
     return build_config(file_values, flags)

@@ -14,6 +14,8 @@ from typing import Any
 from parley.runtime.transports import ListenSpec
 
 TRANSPORTS = ("udp", "tcp", "tls", "ws")
+#: Who may watch a user's presence without asking (see ``ServerConfig.presence_policy``).
+PRESENCE_POLICIES = ("ask", "open")
 
 
 class ConfigError(ValueError):
@@ -60,6 +62,11 @@ class ServerConfig:
     message_max_bytes: int = 64 * 1024
     message_store_days: float = 7.0
     message_quota: int = 1000
+    #: ``ask`` (the default): watchers need the presentity's approval (a friend request);
+    #: ``open``: anyone, local or federated, may watch (RFC 5025 rules still apply).
+    presence_policy: str = "ask"
+    #: Answer SUBSCRIBE 202 Accepted as RFC 3265 notifiers did, not 200 (RFC 6665 §8.3.1).
+    notifier_202: bool = False
 
     @property
     def database(self) -> Path:
@@ -68,12 +75,19 @@ class ServerConfig:
     def listen_specs(self) -> list[ListenSpec]:
         if self.listen or self.explicit:
             return self.listen
+        # SIP over WebSocket is served by the HTTP port (``/ws``), see ``http_address``.
         return [
             ListenSpec("udp", "127.0.0.1", 5060),
             ListenSpec("tcp", "127.0.0.1", 5060),
             ListenSpec("tls", "127.0.0.1", 5061),
-            ListenSpec("ws", "127.0.0.1", 8080),
         ]
+
+    def http_address(self) -> tuple[str, int] | None:
+        """The HTTP port (WebSocket SIP at /ws, XCAP, /metrics): 127.0.0.1:8080 by default,
+        none when listeners were given explicitly without ``http``."""
+        if self.http is not None:
+            return self.http
+        return None if self.explicit else ("127.0.0.1", 8080)
 
     def is_local_domain(self, domain: str) -> bool:
         return domain.lower() in {d.lower() for d in self.domains}
@@ -96,6 +110,7 @@ def build_config(file_values: dict[str, Any], flags: dict[str, Any]) -> ServerCo
     known = {
         "domain", "listen", "http", "data-dir", "route", "digest-algorithms", "trace",
         "message-max-bytes", "message-store-days", "message-quota",
+        "presence-policy", "notifier-202",
     }  # fmt: skip
     unknown = set(merged) - known
     if unknown:
@@ -133,6 +148,16 @@ def build_config(file_values: dict[str, Any], flags: dict[str, Any]) -> ServerCo
                 setattr(config, attr, kind(merged[key]))
             except (TypeError, ValueError):
                 raise ConfigError(f"{key}: not a number: {merged[key]!r}") from None
+    if "presence-policy" in merged:
+        policy = str(merged["presence-policy"]).strip().lower()
+        if policy not in PRESENCE_POLICIES:
+            raise ConfigError(f"presence-policy: {policy!r} is not one of {PRESENCE_POLICIES}")
+        config.presence_policy = policy
+    if "notifier-202" in merged:
+        value = merged["notifier-202"]
+        if not isinstance(value, bool):
+            raise ConfigError(f"notifier-202: expected true or false, not {value!r}")
+        config.notifier_202 = value
     return config
 
 

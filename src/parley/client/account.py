@@ -1,12 +1,14 @@
 """One SIP account on a Parley (or any RFC 3261) server: registration with digest
-authentication, MESSAGE out and in (RFC 3428)."""
+authentication, MESSAGE out and in (RFC 3428), presence (RFC 3856/3903: publish one's
+status, watch others', see who watches; :mod:`parley.client.presence`)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from parley.runtime.endpoint import Endpoint, ServerRequest
 from parley.runtime.transports import ListenSpec
@@ -17,7 +19,13 @@ from parley.sip.errors import ParseError
 from parley.sip.syntax import Request, Response
 from parley.sip.transport.address import Peer
 
+if TYPE_CHECKING:
+    from parley.client.presence import PresenceChange, PresenceClient, Watch, WatcherChange
+
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, NOTIFY"
+
+#: Takes an incoming request and answers it, returning True, or leaves it (False).
+RequestHook = Callable[[ServerRequest], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +94,18 @@ class Account:
         self._call_id = ""
         self._cseq = 0
         self._nc = 0
+        #: Hooks offered every incoming SUBSCRIBE and NOTIFY first (the presence client's
+        #: subscriptions answer their NOTIFYs here, RFC 6665 §4.1.3).
+        self.event_hooks: list[RequestHook] = []
+        self._presence: PresenceClient | None = None
 
     async def start(self) -> None:
         await self.endpoint.start([ListenSpec(self.transport, self.local_host, 0)])
         self._call_id = self.endpoint.stack.ids.call_id()
 
     async def close(self) -> None:
+        if self._presence is not None:
+            await self._presence.close()
         await self.endpoint.close()
 
     async def __aenter__(self) -> Account:
@@ -134,6 +148,48 @@ class Account:
         )
         return SendResult(response.status, response.reason)
 
+    # -- presence (parley.client.presence) ---------------------------------------------------
+
+    @property
+    def presence(self) -> PresenceClient:
+        """This account's presence client, made on first use."""
+        if self._presence is None:
+            from parley.client.presence import PresenceClient
+
+            self._presence = PresenceClient(self)
+        return self._presence
+
+    async def publish_status(
+        self,
+        open: bool = True,
+        activity: str | None = None,
+        note: str | None = None,
+        *,
+        activities: Iterable[str] = (),
+        expires: int | None = None,
+    ) -> Response:
+        """PUBLISH this device's status as PIDF with RPID (RFC 3903, RFC 4480), keeping the
+        SIP-ETag and refreshing it (``PresenceClient.publish_status``)."""
+        return await self.presence.publish_status(
+            open, activity, note, activities=activities, expires=expires
+        )
+
+    def watch(
+        self,
+        aor: str,
+        *,
+        accept: Iterable[str] | None = None,
+        expires: int | None = None,
+        auto_retry: bool = True,
+    ) -> Watch[PresenceChange]:
+        """Subscribe to ``aor``'s presence; iterate for each change (``PresenceClient.watch``)."""
+        return self.presence.watch(aor, accept=accept, expires=expires, auto_retry=auto_retry)
+
+    def watchers(self, *, expires: int | None = None) -> Watch[WatcherChange]:
+        """Subscribe to one's own watcher information: who watches, who asks to
+        (``PresenceClient.watchers``)."""
+        return self.presence.watchers(expires=expires)
+
     # -- requests with authentication ---------------------------------------------------------
 
     async def request(
@@ -173,6 +229,12 @@ class Account:
                 return response
         return response
 
+    def authorization_for(self, response: Response, method: str, uri: str) -> list[tuple[str, str]]:
+        """The Authorization or Proxy-Authorization headers answering the 401 or 407
+        ``response`` for a ``method`` request to ``uri`` (§22.2, §22.3); empty if it
+        offers no challenge we can answer."""
+        return self._answer(response, method, uri)
+
     def _answer(self, response: Response, method: str, uri: str) -> list[tuple[str, str]]:
         header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
         answer = "Authorization" if response.status == 401 else "Proxy-Authorization"
@@ -195,6 +257,14 @@ class Account:
 
     def _handle(self, incoming: ServerRequest) -> None:
         request = incoming.request
+        if request.method in ("NOTIFY", "SUBSCRIBE"):
+            for hook in list(self.event_hooks):
+                if hook(incoming):
+                    return
+            if request.method == "NOTIFY":
+                # RFC 6665 §4.1.3: a NOTIFY for no subscription of ours is answered 481.
+                incoming.respond(481)
+                return
         if request.method == "MESSAGE":
             try:
                 sender = request.from_.uri

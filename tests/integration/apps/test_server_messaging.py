@@ -136,7 +136,47 @@ async def test_registration_over_tcp_ends_with_the_connection(server: Server) ->
 
 
 def test_config_defaults_open_the_documented_ports() -> None:
-    specs = ServerConfig().listen_specs()
-    assert {(s.transport, s.port) for s in specs} == {
-        ("udp", 5060), ("tcp", 5060), ("tls", 5061), ("ws", 8080),
+    config = ServerConfig()
+    assert {(s.transport, s.port) for s in config.listen_specs()} == {
+        ("udp", 5060), ("tcp", 5060), ("tls", 5061),
     }  # fmt: skip
+    assert config.http_address() == ("127.0.0.1", 8080)  # WebSocket SIP at /ws, XCAP
+    explicit = build_config({}, {"listen": ["udp:127.0.0.1:5070"]})
+    assert explicit.http_address() is None
+
+
+async def test_http_port_serves_websocket_sip_and_xcap(tmp_path: Path) -> None:
+    import aiohttp
+    import websockets
+
+    from parley.sip.syntax import Response, parse_message
+
+    config = build_config(
+        {},
+        {"domain": [DOMAIN], "listen": ["udp:127.0.0.1:0"], "http": "127.0.0.1:0",
+         "data-dir": str(tmp_path / "data")},
+    )  # fmt: skip
+    server = await start_server(config)
+    try:
+        assert server.http is not None
+        port = server.http.port
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/ws", subprotocols=[websockets.Subprotocol("sip")]
+        ) as ws:
+            await ws.send(
+                f"OPTIONS sip:127.0.0.1:{port};transport=ws SIP/2.0\r\n"
+                "Via: SIP/2.0/WS abc.invalid;branch=z9hG4bKws77;rport\r\n"
+                f"From: <sip:alice@{DOMAIN}>;tag=w1\r\nTo: <sip:127.0.0.1>\r\n"
+                "Call-ID: ws-options\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                "Content-Length: 0\r\n\r\n"
+            )
+            reply = await asyncio.wait_for(ws.recv(), 10)
+        response = parse_message(reply.encode() if isinstance(reply, str) else reply)
+        assert isinstance(response, Response) and response.status in (200, 407)
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{port}/xcap-root/xcap-caps/global/index"
+            async with http.get(url) as got:
+                assert got.status == 200
+                assert b"resource-lists" in await got.read()
+    finally:
+        await server.close()
