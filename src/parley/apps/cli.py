@@ -163,6 +163,7 @@ async def _status_command(args: argparse.Namespace, config: ServerConfig) -> int
         bindings = await storage.all_bindings(now)
         accounts = await storage.list_accounts()
         stored = await storage.count_messages()
+        subscriptions = await storage.load_subscriptions(now)
     if args.json:
         print(
             json.dumps(
@@ -171,6 +172,15 @@ async def _status_command(args: argparse.Namespace, config: ServerConfig) -> int
                     "registrations": [
                         {"aor": b.aor, "contact": b.contact, "expires": int(b.expires_at - now)}
                         for b in bindings
+                    ],
+                    "subscriptions": [
+                        {
+                            "watcher": r.watcher,
+                            "presentity": r.presentity,
+                            "event": r.event,
+                            "expires": int(r.expires_at - now),
+                        }
+                        for r in subscriptions
                     ],
                     "stored_messages": stored,
                 }
@@ -182,6 +192,11 @@ async def _status_command(args: argparse.Namespace, config: ServerConfig) -> int
     for b in bindings:
         via = f" via {b.flow}" if b.flow else ""
         print(f"  {b.aor}  {b.contact}  expires in {int(b.expires_at - now)} s{via}")
+    print(f"subscriptions: {len(subscriptions)}")
+    for r in subscriptions:
+        print(
+            f"  {r.watcher} -> {r.presentity} ({r.event}), expires in {int(r.expires_at - now)} s"
+        )
     print(f"stored messages: {stored}")
     return 0
 

@@ -49,7 +49,9 @@ def test_user_commands_and_status(tmp_path: Path) -> None:
     )
     assert run("user", "delete", "bob@example.com", "--data-dir", data).returncode == 0
     status = run("status", "--json", "--data-dir", data)
-    assert json.loads(status.stdout) == {"accounts": 501, "registrations": [], "stored_messages": 0}
+    assert json.loads(status.stdout) == {
+        "accounts": 501, "registrations": [], "subscriptions": [], "stored_messages": 0,
+    }  # fmt: skip
 
 
 def free_port() -> int:
