@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -161,6 +162,7 @@ async def start_server(config: ServerConfig, *, presence: PresenceConfig | None 
     config.data_dir.mkdir(parents=True, exist_ok=True)
     storage = SqliteStorage(config.database)
     await storage.open()
+    await _drop_dead_flows(storage)
     cert, key = dev_certificate(config.data_dir / "tls")
     app = ServerApp()
     auth = DigestAuthenticator(
@@ -244,6 +246,15 @@ async def start_server(config: ServerConfig, *, presence: PresenceConfig | None 
         tasks=tasks,
         http=http,
     )
+
+
+async def _drop_dead_flows(storage: SqliteStorage) -> None:
+    """Bindings made over a connection of a previous run cannot be reached any more: the
+    connection is gone with the process (RFC 5626 §5.3: the flow is the binding's route).
+    UDP bindings stay; they survive a restart."""
+    for binding in await storage.all_bindings(time.time()):
+        if binding.flow:
+            await storage.remove_binding(binding.aor, binding.contact)
 
 
 async def _expire_bindings(registrar: Registrar, app: ServerApp, interval: float = 30.0) -> None:

@@ -180,3 +180,36 @@ async def test_http_port_serves_websocket_sip_and_xcap(tmp_path: Path) -> None:
                 assert b"resource-lists" in await got.read()
     finally:
         await server.close()
+
+
+async def test_bindings_survive_a_restart_but_connection_bound_ones_do_not(
+    tmp_path: Path,
+) -> None:
+    """What a crashed server leaves: a UDP binding and one tied to a TCP connection."""
+    import time
+
+    from parley.services.storage import Binding
+    from parley.services.storage.sqlite import SqliteStorage
+
+    data = tmp_path / "data"
+    data.mkdir()
+    later = time.time() + 600
+    async with SqliteStorage(data / "parley.db") as left_behind:
+        await left_behind.put_binding(
+            Binding(
+                f"alice@{DOMAIN}", "sip:alice@127.0.0.1:5999", later, source="udp:127.0.0.1:5999"
+            )
+        )
+        await left_behind.put_binding(
+            Binding(f"carol@{DOMAIN}", "sip:carol@127.0.0.1:6000;transport=tcp", later,
+                    flow="tcp:127.0.0.1:41000#7")
+        )  # fmt: skip
+    config = build_config(
+        {}, {"domain": [DOMAIN], "listen": ["udp:127.0.0.1:0"], "data-dir": str(data)}
+    )
+    server = await start_server(config)
+    try:
+        bindings = await server.storage.all_bindings(0.0)
+        assert [b.aor for b in bindings] == [f"alice@{DOMAIN}"]
+    finally:
+        await server.close()
