@@ -38,11 +38,9 @@ from parley.services.throttle import Throttle, ThrottleConfig
 from parley.sip.auth.challenge import (
     DigestCredentials,
     parse_credentials,
-    serialize_challenge,
 )
 from parley.sip.auth.digest import Algorithm, compute_ha1, find_algorithm, verify
 from parley.sip.auth.nonce import (
-    SALT_SIZE,
     InMemoryNonceCounts,
     NonceCountStore,
     NonceIssuer,
@@ -248,26 +246,11 @@ class DigestAuthenticator:
         self._challenge(incoming, realm, proxy=proxy, stale=False)
 
     def _challenge(self, incoming: ServerRequest, realm: str, *, proxy: bool, stale: bool) -> None:
-        now = self._clock()
         name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
-        headers = [
-            (
-                name,
-                serialize_challenge(
-                    self._issuer.challenge(
-                        realm,
-                        now,
-                        self._random(SALT_SIZE),
-                        algorithm=algorithm.name,
-                        # RFC 8760 §2.6 item 8: a UAS MUST always send qop.
-                        qop=("auth",),
-                        stale=stale,
-                    )
-                ),
-            )
-            # RFC 8760 §2.3: one challenge per algorithm, most preferred on top.
-            for algorithm in self.algorithms
-        ]
+        values = self._issuer.challenge_values(
+            realm, self._clock(), self._random, [a.name for a in self.algorithms], stale=stale
+        )
+        headers = [(name, value) for value in values]
         incoming.respond(407 if proxy else 401, headers=headers)
 
 

@@ -26,10 +26,9 @@ from typing import Protocol
 from parley.services.auth import SUPPORTED_ALGORITHMS, domain_realm
 from parley.services.storage.interface import Account
 from parley.services.throttle import Throttle, ThrottleConfig
-from parley.sip.auth.challenge import DigestCredentials, parse_credentials, serialize_challenge
+from parley.sip.auth.challenge import DigestCredentials, parse_credentials
 from parley.sip.auth.digest import Algorithm, find_algorithm, verify
 from parley.sip.auth.nonce import (
-    SALT_SIZE,
     InMemoryNonceCounts,
     NonceCountStore,
     NonceIssuer,
@@ -106,23 +105,10 @@ class HttpDigestAuth:
 
     def challenge(self, realm: str, *, stale: bool = False) -> AuthFailure:
         """A 401 asking for credentials in ``realm`` (RFC 7616 §3.3, §3.7)."""
-        now = self._clock()
-        headers = tuple(
-            (
-                "WWW-Authenticate",
-                serialize_challenge(
-                    self._issuer.challenge(
-                        realm,
-                        now,
-                        self._random(SALT_SIZE),
-                        algorithm=algorithm.name,
-                        qop=("auth",),
-                        stale=stale,
-                    )
-                ),
-            )
-            for algorithm in self.algorithms
+        values = self._issuer.challenge_values(
+            realm, self._clock(), self._random, [a.name for a in self.algorithms], stale=stale
         )
+        headers = tuple(("WWW-Authenticate", value) for value in values)
         return AuthFailure(401, "Unauthorized", headers)
 
     async def authenticate(

@@ -24,10 +24,11 @@ import hashlib
 import hmac
 import math
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from parley.sip.auth.challenge import DigestChallenge, DigestCredentials
+from parley.sip.auth.challenge import DigestChallenge, DigestCredentials, serialize_challenge
 from parley.sip.errors import LocalProtocolError
 
 __all__ = [
@@ -148,6 +149,27 @@ class NonceIssuer:
             algorithm=algorithm,
             qop=qop,
         )
+
+    def challenge_values(
+        self,
+        realm: str,
+        now: float,
+        random_bytes: Callable[[int], bytes],
+        algorithms: Iterable[str],
+        *,
+        stale: bool = False,
+    ) -> list[str]:
+        """WWW-/Proxy-Authenticate values offering each of ``algorithms``, most preferred
+        first (RFC 8760 §2.3), each with its own nonce and ``qop="auth"`` (RFC 8760 §2.6
+        item 8: a UAS always sends qop). Shared by the SIP and the HTTP (XCAP) servers."""
+        return [
+            serialize_challenge(
+                self.challenge(
+                    realm, now, random_bytes(SALT_SIZE), algorithm=name, qop=("auth",), stale=stale
+                )
+            )
+            for name in algorithms
+        ]
 
 
 def _mac(key: bytes, body: bytes, realm: str) -> bytes:
