@@ -243,8 +243,6 @@ class Endpoint:
         self.stack.transactions.send_stateless(message, peer)
         self._flush()
 
-    send_ack = send_stateless
-
     def send_response(self, response: Response, key: TransactionKey | None = None) -> None:
         self.stack.send_response(response, self._now_loop().time(), key=key)
         self._flush()

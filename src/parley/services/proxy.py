@@ -50,8 +50,6 @@ UNCHALLENGED_METHODS = frozenset({"ACK", "CANCEL"})
 
 SERVER_ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, PUBLISH, REGISTER"
 
-StoreHook = Callable[[ServerRequest, str], "asyncio.Future[None] | None"]
-
 
 @dataclass
 class _Proxied:
