@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from parley.apps.config import ServerConfig
+from parley.apps.web import STATIC_DIR
 from parley.runtime.endpoint import Endpoint, ServerRequest
 from parley.runtime.http import HttpServer
 from parley.runtime.resolver import SipResolver, parse_routes
@@ -218,6 +220,7 @@ async def start_server(config: ServerConfig, *, presence: PresenceConfig | None 
                 storage=storage,
                 realm_for=auth.realm_for,
                 xcap_hooks=XcapHooks(on_update=presence_service.document_updated),
+                static_dir=STATIC_DIR,
                 algorithms=tuple(config.digest_algorithms),
                 secret=load_secret(config.data_dir),
                 throttle=auth.throttle,
@@ -279,6 +282,9 @@ async def _expire_messages(messaging: MessageService, interval: float = 60.0) ->
 async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or cancellation)."""
     server = await start_server(config)
+    # What start-up made (modules, configuration, restored state) lives as long as the
+    # server: keep it out of every later collection's scan.
+    gc.freeze()
     domains = ", ".join(config.domains)
     print(f"parley: serving {domains}; data in {config.data_dir}", flush=True)
     for listener in server.listeners:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import itertools
 import logging
 import socket
@@ -123,6 +122,8 @@ class TransportConfig:
     #: WebSocket-level pings that detect dead browsers (None disables them).
     ws_ping_interval: float | None = 20.0
     read_chunk: int = 64 * 1024
+    #: SO_RCVBUF asked for on UDP sockets (0 keeps the system default).
+    udp_receive_buffer: int = 4 * 1024 * 1024
 
 
 class TransportError(Exception):
@@ -485,6 +486,13 @@ class TransportLayer:
             local_addr=(spec.host, spec.port),
             family=family,
         )
+        sock = transport.get_extra_info("socket")
+        if sock is not None and self.config.udp_receive_buffer:
+            # Room for a burst: the default (~200 KB, a few hundred datagrams) overflows
+            # during a garbage collection pause at a few thousand requests per second, and
+            # each loss costs a retransmission 500 ms later. The kernel caps it at rmem_max.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.config.udp_receive_buffer)
         sockname = transport.get_extra_info("sockname")
         listener = Listener("udp", _host(sockname), int(sockname[1]))
         holder.append(listener)
@@ -940,10 +948,7 @@ class TransportLayer:
     ) -> tuple[Listener, asyncio.DatagramTransport] | None:
         if local is not None and local in self._udp:
             return local, self._udp[local]
-        try:
-            v6 = ipaddress.ip_address(host.split("%")[0]).version == 6
-        except ValueError:
-            v6 = _is_ipv6(host)
+        v6 = _is_ipv6(host)
         for listener, endpoint in self._udp.items():
             if _is_ipv6(listener.host) == v6 and not endpoint.is_closing():
                 return listener, endpoint

@@ -44,6 +44,8 @@ _BINDING_COLUMNS = (
 )
 # Highest q first, then contact: the order MemoryStorage gives.
 _BINDING_ORDER = "ORDER BY aor, q DESC, contact"
+#: AORs whose bindings are kept in memory; the cache starts over when it is full.
+_BINDING_CACHE_SIZE = 200_000
 _MESSAGE_COLUMNS = "id, recipient, sender, content_type, body, received, expires_at, headers"
 _ACCOUNT_COLUMNS = "aor, realm, ha1_md5, ha1_sha256, created"
 
@@ -61,12 +63,20 @@ class SqliteStorage:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        # Every binding of an AOR as last read, expired ones included (filtered on read):
+        # the proxy looks one up per request, and a round trip through aiosqlite's thread
+        # costs more than the rest of relaying a MESSAGE. Bindings are written only by the
+        # server process that holds this object, so invalidating on our own writes keeps it
+        # exact; a reader that raced a write does not fill it (the generation changed).
+        self._bindings: dict[str, list[Binding]] = {}
+        self._bindings_generation = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def open(self) -> None:
         if self._writer is not None:
             return
+        self._forget_bindings()
         self._writer = await self._connect()
         try:
             # WAL lets the reader (and other processes) read while a write is in progress;
@@ -201,12 +211,27 @@ class SqliteStorage:
     # -- bindings ------------------------------------------------------------------------
 
     async def get_bindings(self, aor: str, now: float) -> list[Binding]:
-        rows = await self._read(
-            f"SELECT {_BINDING_COLUMNS} FROM bindings WHERE aor = ? AND expires_at > ?"
-            f" {_BINDING_ORDER}",
-            (aor, now),
-        )
-        return [_binding(row) for row in rows]
+        cached = self._bindings.get(aor)
+        if cached is None:
+            generation = self._bindings_generation
+            rows = await self._read(
+                f"SELECT {_BINDING_COLUMNS} FROM bindings WHERE aor = ? {_BINDING_ORDER}", (aor,)
+            )
+            cached = [_binding(row) for row in rows]
+            if generation == self._bindings_generation:
+                if len(self._bindings) >= _BINDING_CACHE_SIZE:
+                    self._bindings.clear()
+                self._bindings[aor] = cached
+        return [b for b in cached if b.expires_at > now]
+
+    def _forget_bindings(self, aors: Iterable[str] | None = None) -> None:
+        """Drop cached bindings of ``aors`` (of everyone when None) after a write."""
+        self._bindings_generation += 1
+        if aors is None:
+            self._bindings.clear()
+        else:
+            for aor in aors:
+                self._bindings.pop(aor, None)
 
     async def put_binding(self, binding: Binding) -> None:
         b = binding
@@ -222,19 +247,28 @@ class SqliteStorage:
                 row,
             )
 
-        await self._write(upsert)
+        try:
+            await self._write(upsert)
+        finally:
+            self._forget_bindings((b.aor,))
 
     async def remove_binding(self, aor: str, contact: str) -> None:
         async def delete(db: aiosqlite.Connection) -> None:
             await db.execute("DELETE FROM bindings WHERE aor = ? AND contact = ?", (aor, contact))
 
-        await self._write(delete)
+        try:
+            await self._write(delete)
+        finally:
+            self._forget_bindings((aor,))
 
     async def remove_bindings(self, aor: str) -> None:
         async def delete(db: aiosqlite.Connection) -> None:
             await db.execute("DELETE FROM bindings WHERE aor = ?", (aor,))
 
-        await self._write(delete)
+        try:
+            await self._write(delete)
+        finally:
+            self._forget_bindings((aor,))
 
     async def remove_flow_bindings(self, flow: str) -> list[Binding]:
         if not flow:  # "" marks UDP bindings, which ride no flow
@@ -261,7 +295,13 @@ class SqliteStorage:
             await db.execute(f"DELETE FROM bindings WHERE {where}", params)
             return [_binding(row) for row in rows]
 
-        return await self._write(drop)
+        try:
+            dropped = await self._write(drop)
+        except BaseException:
+            self._forget_bindings()
+            raise
+        self._forget_bindings({b.aor for b in dropped})
+        return dropped
 
     # -- stored messages -------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ Each type parses from the text of one list element and serialises back with ``st
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -411,6 +412,7 @@ def parse_star_or_contacts(values: list[str]) -> list[NameAddr] | None:
     return [NameAddr.parse(v) for v in values]
 
 
+@functools.lru_cache(maxsize=4096)
 def is_ip_literal(host: str) -> bool:
     """True for an IPv4 address, an IPv6 address or an IPv6 reference (RFC 5118 §4.5)."""
     bare = host[1:-1] if host.startswith("[") else host

@@ -205,3 +205,37 @@ async def test_another_process_writes_while_we_do(tmp_path: Path) -> None:
 async def _open_and_close(path: Path) -> None:
     async with SqliteStorage(path):
         pass
+
+
+async def test_cached_bindings_follow_every_write(tmp_path: Path) -> None:
+    # Lookups are served from memory after the first; every kind of write must show.
+    aor = "alice@example.com"
+    async with SqliteStorage(tmp_path / "parley.db") as store:
+        assert await store.get_bindings(aor, NOW) == []
+        await store.put_binding(binding(contact="sip:a@h1", flow="tcp:h:1#1"))
+        await store.put_binding(binding(contact="sip:a@h2", expires_at=NOW + 5))
+        assert [b.contact for b in await store.get_bindings(aor, NOW)] == ["sip:a@h1", "sip:a@h2"]
+        # Expiry is applied on read, without a write in between.
+        assert [b.contact for b in await store.get_bindings(aor, NOW + 10)] == ["sip:a@h1"]
+        await store.remove_binding(aor, "sip:a@h2")
+        assert [b.contact for b in await store.get_bindings(aor, NOW)] == ["sip:a@h1"]
+        assert [b.contact for b in await store.remove_flow_bindings("tcp:h:1#1")] == ["sip:a@h1"]
+        assert await store.get_bindings(aor, NOW) == []
+        await store.put_binding(binding(contact="sip:a@h3", expires_at=NOW + 5))
+        assert len(await store.get_bindings(aor, NOW)) == 1
+        assert len(await store.expire_bindings(NOW + 10)) == 1
+        assert await store.get_bindings(aor, NOW) == []
+        await store.put_binding(binding(contact="sip:a@h4"))
+        assert len(await store.get_bindings(aor, NOW)) == 1
+        await store.remove_bindings(aor)
+        assert await store.get_bindings(aor, NOW) == []
+
+
+async def test_a_lookup_racing_a_write_does_not_cache_stale_bindings(tmp_path: Path) -> None:
+    aor = "alice@example.com"
+    async with SqliteStorage(tmp_path / "parley.db") as store:
+        for round_ in range(20):
+            lookup = asyncio.ensure_future(store.get_bindings(aor, NOW))
+            await store.put_binding(binding(contact=f"sip:a@h{round_}"))
+            await lookup
+            assert len(await store.get_bindings(aor, NOW)) == round_ + 1
