@@ -86,9 +86,11 @@ TRANSITIONS: Mapping[tuple[NotifierState, NotifierInput], tuple[NotifyAction, No
     MappingProxyType(
         {
             # RFC 6665 §4.2.1.3: a pending subscription becomes active once authorised, and
-            # RFC 3856 §6.6 has polite blocking look active to the watcher.
-            (_S.PENDING, _I.AUTHORIZED): (_A.RATED, _S.ACTIVE),
-            (_S.PENDING, _I.BLOCKED): (_A.RATED, _S.ACTIVE),
+            # RFC 3856 §6.6 has polite blocking look active to the watcher. At once: the
+            # rate limit is for changes of the resource's state; a friend request just
+            # accepted must not wait out the interval that its pending NOTIFY started.
+            (_S.PENDING, _I.AUTHORIZED): (_A.NOW, _S.ACTIVE),
+            (_S.PENDING, _I.BLOCKED): (_A.NOW, _S.ACTIVE),
             (_S.PENDING, _I.DEFERRED): (_A.NONE, _S.PENDING),
             # §4.2.1.3 / §4.1.3: refusal after acceptance is terminated;reason=rejected.
             (_S.PENDING, _I.DENIED): (_A.FINAL, _S.TERMINATED),

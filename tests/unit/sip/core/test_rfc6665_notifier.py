@@ -574,14 +574,17 @@ def test_pending_gets_no_document_then_active_on_allow() -> None:
     assert active.body == PIDF_CLOSED
 
 
-def test_allow_within_the_interval_waits_for_its_end() -> None:
+def test_allow_within_the_interval_notifies_at_once() -> None:
+    # The friend request accepted a second after the pending NOTIFY: the watcher sees the
+    # status now (issue 4: "takes effect at once"), not at the end of the interval.
     table = notifier()
     outcome = table.receive_subscribe(subscribe(), 0.0, decision=Authorization.PENDING)
     only(table)
     table.authorize(_id(outcome), Authorization.ALLOW, 1.0, document=PIDF_OPEN)
-    assert table.outgoing() == [] and table.next_deadline() == 5.0
-    table.handle_timeout(5.0)
     assert state_of(active := only(table)).active and active.body == PIDF_OPEN
+    # The rate limit counts from this NOTIFY for the changes that follow.
+    table.update(_id(outcome), PIDF_CLOSED, 2.0)
+    assert table.outgoing() == [] and table.next_deadline() == 6.0
 
 
 def test_allow_without_a_document_waits_for_one() -> None:
