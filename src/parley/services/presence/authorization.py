@@ -15,7 +15,6 @@ buddy list allows them (:func:`added_entries` finds who was added).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Mapping
@@ -66,7 +65,6 @@ class PresenceAuthorizer:
     def __init__(self, storage: PresenceStorage, policy: Policy) -> None:
         self.storage = storage
         self.policy = policy
-        self._locks: dict[str, asyncio.Lock] = {}
 
     @property
     def default(self) -> SubHandling:
@@ -102,8 +100,9 @@ class PresenceAuthorizer:
         ``allow``, ``polite-block``, ``block`` or ``confirm``) and return the new rules.
         ValueError for another value."""
         value = SubHandling(handling)
-        lock = self._locks.setdefault(presentity, asyncio.Lock())
-        async with lock:
+        # The XCAP server writes the same document under the same lock (a PUT of
+        # pres-rules at this moment must not lose this rule, nor this rule lose the PUT).
+        async with self.storage.document_lock(presentity, PRES_RULES_AUID, DOCUMENT_NAME):
             rules = (await self.ruleset(presentity)).with_rule_for(watcher_uri(watcher), value)
             await self.storage.put_document(
                 Document(
@@ -116,8 +115,6 @@ class PresenceAuthorizer:
                     etag=secrets.token_hex(8),
                 )
             )
-        if not lock.locked():
-            self._locks.pop(presentity, None)
         return rules
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -198,3 +199,6 @@ class PresenceStorage(Protocol):
 
     async def list_documents(self, auid: str) -> list[Document]:
         """Every document of an application usage (e.g. all pres-rules at start-up)."""
+
+    def document_lock(self, aor: str, auid: str, name: str) -> AbstractAsyncContextManager[None]:
+        """Held around a read-modify-write of one document, by everyone who writes it."""

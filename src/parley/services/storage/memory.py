@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 from parley.services.storage.interface import (
     Account,
@@ -29,6 +30,7 @@ from parley.services.storage.interface import (
     StoredMessage,
     SubscriptionRecord,
 )
+from parley.services.storage.locks import KeyedLocks
 
 
 def binding_order(binding: Binding) -> tuple[float, str]:
@@ -46,6 +48,7 @@ class MemoryStorage:
         # Insertion order is id order because ids only grow.
         self._messages: dict[int, StoredMessage] = {}
         self._last_id = 0
+        self._document_locks = KeyedLocks()
         self._publications: dict[tuple[str, str, str], Publication] = {}
         self._subscriptions: dict[str, SubscriptionRecord] = {}
         self._documents: dict[tuple[str, str, str], Document] = {}
@@ -209,3 +212,6 @@ class MemoryStorage:
     async def list_documents(self, auid: str) -> list[Document]:
         found = [d for d in self._documents.values() if d.auid == auid]
         return sorted(found, key=lambda d: (d.aor, d.name))
+
+    def document_lock(self, aor: str, auid: str, name: str) -> AbstractAsyncContextManager[None]:
+        return self._document_locks.hold((aor, auid, name))

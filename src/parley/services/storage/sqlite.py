@@ -20,6 +20,7 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ from parley.services.storage.interface import (
     StoredMessage,
     SubscriptionRecord,
 )
+from parley.services.storage.locks import KeyedLocks
 from parley.services.storage.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 T = TypeVar("T")
@@ -63,6 +65,7 @@ class SqliteStorage:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._document_locks = KeyedLocks()
         # Every binding of an AOR as last read, expired ones included (filtered on read):
         # the proxy looks one up per request, and a round trip through aiosqlite's thread
         # costs more than the rest of relaying a MESSAGE. Bindings are written only by the
@@ -461,6 +464,9 @@ class SqliteStorage:
             (auid,),
         )
         return [Document(*row) for row in rows]
+
+    def document_lock(self, aor: str, auid: str, name: str) -> AbstractAsyncContextManager[None]:
+        return self._document_locks.hold((aor, auid, name))
 
 
 def _account(row: sqlite3.Row) -> Account:

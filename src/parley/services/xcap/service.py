@@ -21,13 +21,12 @@ are atomic within this process.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import inspect
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -111,6 +110,10 @@ class XcapStorage(Protocol):
     async def put_document(self, document: Document) -> None: ...
 
     async def delete_document(self, aor: str, auid: str, name: str) -> bool: ...
+
+    def document_lock(self, aor: str, auid: str, name: str) -> AbstractAsyncContextManager[None]:
+        """Held around each read-modify-write of a document (shared with the presence
+        service, which writes pres-rules too)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,8 +228,6 @@ class XcapService:
         self.root = root
         self.max_document_bytes = max_document_bytes
         self._caps = xcap_caps_document(list(usages))
-        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
-        self._lock_users: dict[tuple[str, str, str], int] = {}
         self._requests = (
             metrics.counter(
                 "parley_xcap_requests_total", "XCAP requests answered", ("auid", "method", "code")
@@ -330,7 +331,7 @@ class XcapService:
             raise XcapError(403, "these documents belong to another user")
         if usage.read_only:
             raise XcapError(404, f"{usage.auid} has no user documents")
-        async with self._locked((document.aor, usage.auid, document.name)):
+        async with self.storage.document_lock(document.aor, usage.auid, document.name):
             stored = await self.storage.get_document(document.aor, usage.auid, document.name)
             if request.method in ("GET", "HEAD"):
                 if stored is None:
@@ -339,19 +340,6 @@ class XcapService:
             if request.method == "PUT":
                 return await self._put(request, uri, usage, stored)
             return await self._delete(request, uri, usage, stored)
-
-    @asynccontextmanager
-    async def _locked(self, key: tuple[str, str, str]) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._lock_users[key] = self._lock_users.get(key, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._lock_users[key] -= 1
-            if not self._lock_users[key]:
-                del self._lock_users[key]
-                del self._locks[key]
 
     # -- reading ---------------------------------------------------------------------------
 
