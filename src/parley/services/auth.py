@@ -26,43 +26,19 @@ every server sharing ``secret`` must agree on it.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
-import time
-from collections.abc import Callable, Sequence
-
 from parley.runtime.endpoint import ServerRequest
-from parley.services.storage.interface import Account, Storage
-from parley.services.throttle import Throttle, ThrottleConfig
-from parley.sip.auth.challenge import (
-    DigestCredentials,
-    parse_credentials,
+from parley.services.digest_verifier import (
+    SUPPORTED_ALGORITHMS,
+    DigestVerifier,
+    Outcome,
+    domain_realm,
 )
-from parley.sip.auth.digest import Algorithm, compute_ha1, find_algorithm, verify
-from parley.sip.auth.nonce import (
-    InMemoryNonceCounts,
-    NonceCountStore,
-    NonceIssuer,
-    NonceStatus,
-    check_nonce,
-)
+from parley.services.storage.interface import Account
+from parley.sip.auth.digest import compute_ha1
 from parley.sip.errors import ParseError
 from parley.sip.syntax import SipUri, parse_uri, uri_equal
 
-Clock = Callable[[], float]
-RandomBytes = Callable[[int], bytes]
-
-#: Algorithms whose H(A1) an :class:`Account` stores (``ha1_md5``, ``ha1_sha256``); the
-#: "-sess" variants derive from the same H(A1) (RFC 7616 §3.4.2).
-SUPPORTED_ALGORITHMS = frozenset({"md5", "md5-sess", "sha-256", "sha-256-sess"})
-
 LOCKED_OUT = "Forbidden (too many failed attempts)"
-
-
-def domain_realm(aor: str) -> str:
-    """The default realm of ``aor``: its domain (RFC 3261 §22.1 suggests the host name)."""
-    return aor.rpartition("@")[2].lower()
 
 
 def make_account(
@@ -87,52 +63,9 @@ def make_account(
     )
 
 
-class DigestAuthenticator:
-    """Challenges requests and checks their Digest credentials against ``storage``.
-
-    ``realm_for(aor)`` names the realm protecting an AOR (default: its domain; it must match
-    the ``realm`` of the stored accounts). ``algorithms`` are offered in that order of
-    preference, each from :data:`SUPPORTED_ALGORITHMS`. ``secret`` keys the nonces (give all
-    nodes of a cluster, and restarts of one, the same secret so their nonces stay valid);
-    ``nonce_lifetime`` is in seconds. ``clock`` gives wall-clock seconds; ``random_bytes``
-    the nonce salt.
-    """
-
-    def __init__(
-        self,
-        storage: Storage,
-        *,
-        realm_for: Callable[[str], str] = domain_realm,
-        algorithms: Sequence[str] = ("SHA-256", "MD5"),
-        nonce_lifetime: float = 300.0,
-        secret: bytes | None = None,
-        clock: Clock = time.time,
-        random_bytes: RandomBytes = os.urandom,
-        throttle: Throttle | None = None,
-        throttle_config: ThrottleConfig | None = None,
-        nonce_counts: NonceCountStore | None = None,
-    ) -> None:
-        if not algorithms:
-            raise ValueError("at least one Digest algorithm must be offered")
-        offered: list[Algorithm] = []
-        for name in algorithms:
-            algorithm = find_algorithm(name)
-            if algorithm is None or algorithm.name.lower() not in SUPPORTED_ALGORITHMS:
-                raise ValueError(f"cannot offer Digest algorithm {name!r}: no stored H(A1)")
-            offered.append(algorithm)
-        self.storage = storage
-        self.realm_for = realm_for
-        self.algorithms: tuple[Algorithm, ...] = tuple(offered)
-        self._offered = frozenset(a.name.lower() for a in offered)
-        self._secret = os.urandom(32) if secret is None else secret
-        self._issuer = NonceIssuer(key=self._secret, lifetime=nonce_lifetime)
-        # A separate key for the stand-in H(A1) of unknown users, so it reveals nothing
-        # about the nonce key.
-        self._pepper = hmac.new(self._secret, b"parley unknown user", hashlib.sha256).hexdigest()
-        self._counts: NonceCountStore = nonce_counts or InMemoryNonceCounts()
-        self._clock = clock
-        self._random = random_bytes
-        self.throttle = throttle or Throttle(throttle_config, clock=clock)
+class DigestAuthenticator(DigestVerifier):
+    """Challenges SIP requests and checks their Digest credentials against ``storage``
+    (the options are :class:`~parley.services.digest_verifier.DigestVerifier`'s)."""
 
     async def authenticate(
         self,
@@ -152,11 +85,6 @@ class DigestAuthenticator:
         401/WWW-Authenticate/Authorization (§22.2).
         """
         request = incoming.request
-        ip = incoming.peer.host
-        throttle = self.throttle
-        if throttle.is_blocked(ip):
-            incoming.respond(403, LOCKED_OUT)
-            return None
         if identity is None:
             try:
                 uri = request.from_.uri
@@ -167,79 +95,31 @@ class DigestAuthenticator:
                 incoming.respond(403, "From is not a SIP address of record")
                 return None
             identity = uri.aor
-        domain = domain_realm(identity)
-        realm = self.realm_for(identity)
-
-        credentials: DigestCredentials | None = None
         field = "Proxy-Authorization" if proxy else "Authorization"
-        for value in request.headers.get_all(field):
-            scheme = value.split(None, 1)[0].lower() if value.strip() else ""
-            if scheme != "digest":
-                # §22.1, RFC 4475 regaut01: a scheme we do not know is ignored; the
-                # challenge below offers one we do.
-                continue
-            try:
-                parsed = parse_credentials(value)
-            except ParseError:
-                throttle.record_failure(ip)
-                incoming.respond(400, f"Malformed {field}")
+        verdict = await self.verify(
+            request.headers.get_all(field),
+            identity=identity,
+            method=request.method,
+            body=request.body,
+            covers=lambda uri: _same_uri(uri, request.request_uri),
+            source=incoming.peer.host,
+        )
+        outcome = verdict.outcome
+        if outcome is Outcome.PROVEN and verdict.account is not None:
+            if check_identity and verdict.account.aor != identity:
+                # §10.3 step 4 / §22: authenticated, but not as whom the request claims.
+                incoming.respond(403, "Authenticated user does not match the address of record")
                 return None
-            # §22.3: a request may carry credentials for several realms; use ours.
-            if parsed.realm == realm:
-                credentials = parsed
-                break
-        if credentials is None:
-            self._challenge(incoming, realm, proxy=proxy, stale=False)
-            return None
-
-        username = credentials.username
-        user_aor = _user_aor(username, domain)
-        if throttle.is_blocked(ip, user_aor):
+            return verdict.account.aor
+        if outcome is Outcome.LOCKED_OUT:
             incoming.respond(403, LOCKED_OUT)
-            return None
-        algorithm = find_algorithm(credentials.algorithm)
-        if algorithm is None or algorithm.name.lower() not in self._offered:
-            # Not one we offered (a downgrade to an algorithm we refused, or garbage): ask
-            # again. No password was tested, so nothing is counted.
-            self._challenge(incoming, realm, proxy=proxy, stale=False)
-            return None
-        if not _same_uri(credentials.uri, request.request_uri):
-            # RFC 7616 §3.4.6: the digest must cover the Request-URI it arrived with, or a
-            # captured response could be replayed against another resource.
+        elif outcome is Outcome.MALFORMED:
+            incoming.respond(400, f"Malformed {field}")
+        elif outcome is Outcome.URI_MISMATCH:
             incoming.respond(400, "Digest uri does not match the Request-URI")
-            return None
-
-        account = await self.storage.get_account(user_aor)
-        # The same work for unknown and known users: one lookup, one H(A1)-sized hash, one
-        # verify, so neither the answer nor its timing tells which users exist.
-        stand_in = algorithm.hash(f"{username}:{realm}:{self._pepper}")
-        ha1 = stand_in
-        if account is not None and account.realm == realm:
-            stored = account.ha1_sha256 if algorithm.hash_name == "sha256" else account.ha1_md5
-            ha1 = stored or stand_in
-        proven = verify(credentials, request.method, ha1, request.body) and ha1 is not stand_in
-        if not proven or account is None:
-            throttle.record_failure(ip, user_aor)
-            if throttle.is_blocked(ip, user_aor):
-                incoming.respond(403, LOCKED_OUT)
-            else:
-                self._challenge(incoming, realm, proxy=proxy, stale=False)
-            return None
-
-        status = check_nonce(self._issuer, self._counts, credentials, self._clock())
-        if status is not NonceStatus.VALID:
-            # The password was right but the nonce is old, replayed (nc not above the last
-            # seen) or not ours: a fresh nonce, with stale=true where the client may retry
-            # at once (RFC 7616 §3.3).
-            stale = status in (NonceStatus.STALE, NonceStatus.REPLAYED)
-            self._challenge(incoming, realm, proxy=proxy, stale=stale)
-            return None
-        throttle.record_success(ip, user_aor)
-        if check_identity and account.aor != identity:
-            # §10.3 step 4 / §22: authenticated, but not as whom the request claims to be.
-            incoming.respond(403, "Authenticated user does not match the address of record")
-            return None
-        return account.aor
+        else:
+            self._challenge(incoming, verdict.realm, proxy=proxy, stale=outcome is Outcome.STALE)
+        return None
 
     def challenge(self, incoming: ServerRequest, realm: str, *, proxy: bool = False) -> None:
         """Answer ``incoming`` with a fresh 401 (or 407) challenge for ``realm``."""
@@ -247,19 +127,8 @@ class DigestAuthenticator:
 
     def _challenge(self, incoming: ServerRequest, realm: str, *, proxy: bool, stale: bool) -> None:
         name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
-        values = self._issuer.challenge_values(
-            realm, self._clock(), self._random, [a.name for a in self.algorithms], stale=stale
-        )
-        headers = [(name, value) for value in values]
+        headers = [(name, value) for value in self.challenge_values(realm, stale=stale)]
         incoming.respond(407 if proxy else 401, headers=headers)
-
-
-def _user_aor(username: str, domain: str) -> str:
-    """The AOR a digest username names: "alice" in the identity's domain, or a full AOR."""
-    user, at, host = username.rpartition("@")
-    if at and user:
-        return f"{user}@{host.lower()}"
-    return f"{username}@{domain}"
 
 
 def _same_uri(digest_uri: str, request_uri: str) -> bool:
