@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -64,6 +65,11 @@ T = TypeVar("T")
 
 #: How many challenges in a row one SUBSCRIBE attempt answers before giving up.
 MAX_CHALLENGES = 3
+#: Failures of an initial SUBSCRIBE that say "not reachable now" (§8.1.3.1), retried with
+#: backoff from RETRY_INITIAL up to RETRY_MAX seconds rather than ending the watch.
+TRANSIENT = frozenset({408, 503})
+RETRY_INITIAL = 0.5
+RETRY_MAX = 30.0
 
 
 # -- what the application sees -----------------------------------------------------------------
@@ -212,12 +218,12 @@ class Watch(Generic[T]):
             account.endpoint.sent_by(account.transport),
             account.endpoint.stack.ids,
             contact,
-            (("Allow", "ACK, BYE, CANCEL, MESSAGE, NOTIFY, OPTIONS"),),
+            (("Allow", account.allow),),
         )
         self.subscriber = Subscriber(
             package,
-            f"sip:{target}",
-            from_=f"<sip:{account.aor}>",
+            account.target_uri(target),
+            from_=account.address,
             local=self._local,
             config=config,
         )
@@ -227,6 +233,8 @@ class Watch(Generic[T]):
         self._challenge: Response | None = None
         self._challenges = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._retry: asyncio.TimerHandle | None = None
+        self._failures = 0
         self._done = asyncio.Event()
         self._pumping = False
 
@@ -268,6 +276,22 @@ class Watch(Generic[T]):
         self.subscriber.refresh(self._now())
         self._pump()
 
+    def resume(self) -> None:
+        """After the account recovered from a lost connection or a server restart: refresh
+        the subscription (a 481 makes the Subscriber subscribe anew), or subscribe again if
+        none is alive and none is under way. Iteration goes on as before."""
+        if self._done.is_set():
+            return
+        self._cancel_retry()
+        state = self.subscriber.state
+        if state is SubscriberState.SUBSCRIBING:
+            return
+        if state is SubscriberState.TERMINATED:
+            self.subscriber.subscribe(self._now())
+        else:
+            self.subscriber.refresh(self._now())
+        self._pump()
+
     async def close(self, timeout: float = 5.0) -> None:
         """Unsubscribe (Expires 0) and wait, at most ``timeout`` seconds, for the final
         NOTIFY."""
@@ -283,6 +307,7 @@ class Watch(Generic[T]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._cancel_retry()
         self.client._forget(self)
 
     # -- the driver ------------------------------------------------------------------------
@@ -315,9 +340,9 @@ class Watch(Generic[T]):
 
     def _send(self, request: Request) -> None:
         account = self.client.account
-        # Every request goes to the account's server (an outbound proxy, RFC 3261 §8.1.2):
-        # initial SUBSCRIBEs by Request-URI, in-dialog ones by the route set.
-        account.endpoint.start_request(request, account.server, self._on_response)
+        # Every request goes to the account's server (an outbound proxy, RFC 3261 §8.1.2)
+        # when it has one; a peer-to-peer account sends to the target itself.
+        account.endpoint.start_request(request, account.next_hop(request), self._on_response)
 
     def _on_response(self, response: Response) -> None:
         if response.status < 200:
@@ -330,12 +355,18 @@ class Watch(Generic[T]):
     def _on_event(self, event: SubscriberEvent) -> None:
         if isinstance(event, SubscriptionAccepted):
             self._challenges = 0
+            self._failures = 0
             self.status = event.status
             if self.subscriber.local is not self._local:
                 self.subscriber.local = self._local  # credentials were for one request
         elif isinstance(event, SubscriptionRejected):
             self.status = event.status
             if event.status in (401, 407) and self._authenticate():
+                return
+            if event.status in TRANSIENT and self.subscriber.config.auto_retry:
+                # No answer or no route (§8.1.3.1): the server is down or restarting; try
+                # again with backoff (the account's recovery may resume us sooner).
+                self._retry_later()
                 return
             state = SubscriptionState("terminated", reason=str(event.status))
             self._deliver(self._read(state, None, b"", self.last))
@@ -365,6 +396,24 @@ class Watch(Generic[T]):
         self.subscriber.local = replace(self._local, headers=(*self._local.headers, *credentials))
         self.subscriber.subscribe(self._now())
         return True
+
+    def _retry_later(self) -> None:
+        self._cancel_retry()
+        delay = min(RETRY_MAX, RETRY_INITIAL * 2**self._failures)
+        self._failures += 1
+        delay *= random.uniform(0.5, 1.0)
+        self._retry = asyncio.get_running_loop().call_later(delay, self._retry_due)
+
+    def _retry_due(self) -> None:
+        self._retry = None
+        if not self._done.is_set() and self.subscriber.state is SubscriberState.TERMINATED:
+            self.subscriber.subscribe(self._now())
+            self._pump()
+
+    def _cancel_retry(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
 
     def _deliver(self, item: T | None) -> None:
         if item is not None:
@@ -598,11 +647,15 @@ class PresenceClient:
         accept: Iterable[str] | None = None,
         expires: int | None = None,
         auto_retry: bool = True,
+        send_expires: bool = True,
     ) -> Watch[PresenceChange]:
-        """Subscribe to ``aor``'s presence. ``accept`` the body types to ask for (default:
-        PIDF, then the seed's CPIM-PIDF); ``expires`` the duration to ask for."""
+        """Subscribe to ``aor``'s presence (an AOR, or a ``sip:`` URI). ``accept`` the body
+        types to ask for (default: PIDF, then the seed's CPIM-PIDF); ``expires`` the
+        duration to ask for; ``send_expires=False`` leaves Expires out, as the seed's
+        SUBSCRIBE does (the notifier's default applies)."""
         config = SubscriberConfig(
             expires=expires,
+            send_expires=send_expires,
             accept=None if accept is None else tuple(accept),
             auto_retry=auto_retry,
         )
@@ -621,6 +674,17 @@ class PresenceClient:
         self._watches.append(watch)
         watch.start()
         return watch
+
+    async def resume(self) -> None:
+        """After a recovery: publish our document again (a 412 publishes it anew) and
+        resume every watch (``Watch.resume``)."""
+        if self.document is not None:
+            try:
+                await self.publish(self.document, expires=self.expires)
+            except OSError as exc:
+                log.info("re-publishing failed: %s", exc)
+        for watch in list(self._watches):
+            watch.resume()
 
     def _forget(self, watch: Watch[Any]) -> None:
         if watch in self._watches:
