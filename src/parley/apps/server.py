@@ -257,7 +257,7 @@ async def _drop_dead_flows(storage: SqliteStorage) -> None:
     UDP bindings stay; they survive a restart."""
     for binding in await storage.all_bindings(time.time()):
         if binding.flow:
-            await storage.remove_binding(binding.aor, binding.contact)
+            await storage.remove_binding(binding.aor, binding.key)
 
 
 async def _expire_bindings(registrar: Registrar, app: ServerApp, interval: float = 30.0) -> None:

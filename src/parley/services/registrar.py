@@ -376,23 +376,23 @@ class Registrar:
     async def _commit(self, aor: str, existing: list[Binding], final: list[Binding]) -> None:
         """Turn the stored ``existing`` bindings into ``final``; if storage fails midway,
         put back what was there (§10.3 step 7: "all tentative binding updates MUST be
-        removed") and answer 500. Storage keys bindings by (aor, contact)."""
+        removed") and answer 500. Storage keys bindings by (aor, Binding.key)."""
         kept = {id(b) for b in existing}
         fresh = [b for b in final if id(b) not in kept]
-        written = {b.contact for b in fresh}
+        written = {b.key for b in fresh}
         remaining = {id(b) for b in final}
-        gone = [b for b in existing if id(b) not in remaining and b.contact not in written]
+        gone = [b for b in existing if id(b) not in remaining and b.key not in written]
         try:
             for binding in gone:
-                await self.storage.remove_binding(aor, binding.contact)
+                await self.storage.remove_binding(aor, binding.key)
             for binding in fresh:
                 await self.storage.put_binding(binding)
         except Exception as exc:
-            before = {b.contact for b in existing}
+            before = {b.key for b in existing}
             with contextlib.suppress(Exception):
                 for binding in fresh:
-                    if binding.contact not in before:
-                        await self.storage.remove_binding(aor, binding.contact)
+                    if binding.key not in before:
+                        await self.storage.remove_binding(aor, binding.key)
                 for binding in existing:
                     await self.storage.put_binding(binding)
             raise _Refusal(500, "Could not store the bindings") from exc

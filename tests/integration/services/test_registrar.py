@@ -635,11 +635,6 @@ def test_flow_names_round_trip(peer: Peer) -> None:
     assert peer_of_flow(flow_of(peer)) == peer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Storage keys bindings by (aor, contact); RFC 5626 §6 keys outbound bindings by"
-    " (aor, instance, reg-id), and one instance may use one Contact URI on two flows",
-)
 async def test_one_instance_on_two_flows_keeps_two_bindings(server: Server) -> None:
     contact = "<sip:alice@192.0.2.2;transport=tcp;ob>"
     async with client_endpoint("tcp") as first, client_endpoint("tcp") as second:

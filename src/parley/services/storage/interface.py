@@ -45,6 +45,15 @@ class Binding:
     user_agent: str = ""
     node: str = ""
 
+    @property
+    def key(self) -> str:
+        """What tells this binding from the AOR's others: its instance and reg-id for an
+        RFC 5626 flow (one instance may register one Contact over two flows, §6), else
+        its Contact URI (RFC 3261 §10.3)."""
+        if self.instance is not None and self.reg_id is not None:
+            return f"{self.instance};reg-id={self.reg_id}"
+        return self.contact
+
 
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
@@ -98,7 +107,8 @@ class Storage(Protocol):
     async def put_binding(self, binding: Binding) -> None:
         """Insert or replace the binding of (aor, contact)."""
 
-    async def remove_binding(self, aor: str, contact: str) -> None: ...
+    async def remove_binding(self, aor: str, key: str) -> None:
+        """Remove the binding of ``aor`` whose :attr:`Binding.key` is ``key``."""
 
     async def remove_bindings(self, aor: str) -> None: ...
 

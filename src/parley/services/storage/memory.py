@@ -43,7 +43,7 @@ class MemoryStorage:
 
     def __init__(self) -> None:
         self._accounts: dict[str, Account] = {}
-        # aor -> contact -> binding; (aor, contact) is a binding's identity.
+        # aor -> key -> binding; (aor, Binding.key) is a binding's identity.
         self._bindings: dict[str, dict[str, Binding]] = {}
         # Insertion order is id order because ids only grow.
         self._messages: dict[int, StoredMessage] = {}
@@ -92,12 +92,12 @@ class MemoryStorage:
         # A caller may hand in a list for ``path``; store the tuple the dataclass promises so
         # what comes back compares equal to what a database would return.
         binding = dataclasses.replace(binding, path=tuple(binding.path))
-        self._bindings.setdefault(binding.aor, {})[binding.contact] = binding
+        self._bindings.setdefault(binding.aor, {})[binding.key] = binding
 
-    async def remove_binding(self, aor: str, contact: str) -> None:
+    async def remove_binding(self, aor: str, key: str) -> None:
         contacts = self._bindings.get(aor)
         if contacts is not None:
-            contacts.pop(contact, None)
+            contacts.pop(key, None)
             if not contacts:
                 del self._bindings[aor]
 
@@ -126,7 +126,7 @@ class MemoryStorage:
             contacts = self._bindings[aor]
             gone = sorted((b for b in contacts.values() if doomed(b)), key=binding_order)
             for binding in gone:
-                del contacts[binding.contact]
+                del contacts[binding.key]
             if not contacts:
                 del self._bindings[aor]
             dropped.extend(gone)

@@ -245,9 +245,9 @@ class SqliteStorage:
 
         async def upsert(db: aiosqlite.Connection) -> None:
             await db.execute(
-                f"INSERT OR REPLACE INTO bindings ({_BINDING_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
+                f"INSERT OR REPLACE INTO bindings (key, {_BINDING_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (b.key, *row),
             )
 
         try:
@@ -255,9 +255,9 @@ class SqliteStorage:
         finally:
             self._forget_bindings((b.aor,))
 
-    async def remove_binding(self, aor: str, contact: str) -> None:
+    async def remove_binding(self, aor: str, key: str) -> None:
         async def delete(db: aiosqlite.Connection) -> None:
-            await db.execute("DELETE FROM bindings WHERE aor = ? AND contact = ?", (aor, contact))
+            await db.execute("DELETE FROM bindings WHERE aor = ? AND key = ?", (aor, key))
 
         try:
             await self._write(delete)

@@ -84,6 +84,38 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX documents_by_auid ON documents (auid, aor, name)",
     ),
+    # 3: bindings keyed by (aor, key): an RFC 5626 flow is one instance and reg-id, so one
+    # instance may register the same Contact over two flows (RFC 5626 §6).
+    (
+        """CREATE TABLE bindings_keyed (
+            aor TEXT NOT NULL,
+            key TEXT NOT NULL,  -- instance;reg-id=N for an RFC 5626 flow, else contact
+            contact TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            q REAL NOT NULL,
+            call_id TEXT NOT NULL,
+            cseq INTEGER NOT NULL,
+            instance TEXT,
+            reg_id INTEGER,
+            path TEXT NOT NULL,
+            flow TEXT NOT NULL,
+            source TEXT NOT NULL,
+            user_agent TEXT NOT NULL,
+            node TEXT NOT NULL,
+            PRIMARY KEY (aor, key)
+        ) WITHOUT ROWID""",
+        """INSERT INTO bindings_keyed
+            SELECT aor,
+                CASE WHEN instance IS NOT NULL AND reg_id IS NOT NULL
+                    THEN instance || ';reg-id=' || reg_id ELSE contact END,
+                contact, expires_at, q, call_id, cseq, instance, reg_id, path, flow, source,
+                user_agent, node
+            FROM bindings""",
+        "DROP TABLE bindings",
+        "ALTER TABLE bindings_keyed RENAME TO bindings",
+        "CREATE INDEX bindings_by_flow ON bindings (flow)",
+        "CREATE INDEX bindings_by_expiry ON bindings (expires_at)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

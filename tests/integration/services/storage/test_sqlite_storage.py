@@ -14,7 +14,7 @@ from storage_support import NOW, account, binding, message
 
 from parley.services.storage import QuotaExceeded
 from parley.services.storage.sqlite import SchemaTooNew, SqliteStorage
-from parley.services.storage.sqlite_schema import SCHEMA_VERSION
+from parley.services.storage.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 
 async def test_everything_survives_a_restart(tmp_path: Path) -> None:
@@ -57,6 +57,35 @@ def test_lookups_use_indexes(tmp_path: Path, query: str, index: str) -> None:
     with sqlite3.connect(path) as db:
         plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {query}"))
     assert index in plan and "USE TEMP B-TREE" not in plan, plan
+
+
+async def test_bindings_of_a_version_2_file_upgrade_in_place(tmp_path: Path) -> None:
+    # A file written before bindings had keys: an RFC 5626 binding gets instance;reg-id as
+    # its key, a plain one its contact, and both are still found and removable by key.
+    path = tmp_path / "parley.db"
+    with sqlite3.connect(path) as db:
+        for statements in MIGRATIONS[:2]:
+            for statement in statements:
+                db.execute(statement)
+        db.execute("CREATE TABLE schema_version (version INTEGER)")
+        db.execute("INSERT INTO schema_version VALUES (2)")
+        for contact, instance, reg_id in (
+            ("sip:a@h1;ob", "<urn:uuid:1>", 1),
+            ("sip:a@h2", None, None),
+        ):
+            db.execute(
+                "INSERT INTO bindings VALUES (?, ?, ?, 1.0, '', 0, ?, ?, '[]', '', '', '', '')",
+                ("alice@example.com", contact, NOW + 60, instance, reg_id),
+            )
+    async with SqliteStorage(path) as store:
+        found = await store.get_bindings("alice@example.com", NOW)
+        assert sorted(b.key for b in found) == ["<urn:uuid:1>;reg-id=1", "sip:a@h2"]
+        await store.remove_binding("alice@example.com", "<urn:uuid:1>;reg-id=1")
+        assert [b.contact for b in await store.get_bindings("alice@example.com", NOW)] == [
+            "sip:a@h2"
+        ]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
 
 
 async def test_refuses_a_newer_schema(tmp_path: Path) -> None:

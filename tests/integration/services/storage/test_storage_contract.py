@@ -298,3 +298,15 @@ async def test_concurrent_stores_respect_the_quota(storage: Storage) -> None:
     refused = [r for r in results if isinstance(r, QuotaExceeded)]
     assert len(stored) == 10 and len(refused) == 30
     assert len(await storage.pending_messages("alice@example.com", NOW)) == 10
+
+
+async def test_one_instance_may_bind_one_contact_over_two_flows(storage: Storage) -> None:
+    # RFC 5626 §6: (instance, reg-id) names a flow's binding, not its Contact URI.
+    for reg_id in (1, 2):
+        await storage.put_binding(
+            binding(contact="sip:a@h;ob", instance="<urn:uuid:1>", reg_id=reg_id, flow=f"f{reg_id}")
+        )
+    found = await storage.get_bindings("alice@example.com", NOW)
+    assert sorted(b.reg_id or 0 for b in found) == [1, 2]
+    await storage.remove_binding("alice@example.com", found[0].key)
+    assert len(await storage.get_bindings("alice@example.com", NOW)) == 1
