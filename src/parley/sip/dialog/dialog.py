@@ -30,7 +30,6 @@ from parley.sip.syntax import (
     Response,
     SipUri,
     Uri,
-    Via,
     format_host,
 )
 
@@ -238,6 +237,22 @@ def _as_request_uri(uri: SipUri) -> SipUri:
     return replace(uri, params=params, headers=())
 
 
+@dataclass(frozen=True, slots=True)
+class _FixedPart:
+    """A dialog's request parts that stay the same from request to request, and the
+    dialog state they were made from (compared by identity: the dialog replaces, never
+    mutates, what it holds)."""
+
+    inputs: tuple[object, ...]
+    request_uri: SipUri
+    fields: tuple[tuple[str, str, str], ...]
+    routes: tuple[tuple[str, str, str], ...]
+    contact: tuple[str, str, str] | None
+
+
+_MAX_FORWARDS_TEXT = str(MAX_FORWARDS)
+
+
 def _name_addr(uri: Uri, tag: str | None) -> str:
     # §12.2.1.1: "If the value of the remote or local tags is null, the tag parameter MUST
     # be omitted".
@@ -275,6 +290,7 @@ class Dialog:
     """
 
     __slots__ = (
+        "_fixed",
         "_initial_seq",
         "_route_set_from_notify",
         "_state",
@@ -323,6 +339,7 @@ class Dialog:
         # state machine; other responses answer in-dialog requests (§12.2.1.2).
         self._initial_seq = initial_seq
         self._route_set_from_notify = route_set_from_notify
+        self._fixed: _FixedPart | None = None
 
     # -- creation ------------------------------------------------------------------
 
@@ -520,47 +537,75 @@ class Dialog:
             if seq > MAX_SEQ:
                 raise LocalProtocolError("the local CSeq would reach 2**31 (§8.1.1.5)")
 
-        request_uri, routes = self._routing()
+        fixed = self._fixed_part()
         host, port = sent_by
-        via = Via(
-            transport.upper(),
-            format_host(host),
-            port,
-            # RFC 3581: ask for rport, as the transport layer's own Vias do.
-            Params([("branch", branch), ("rport", None)]),
-        )
-        fields: list[tuple[str, str]] = [("Via", str(via))]
+        # RFC 3581: ask for rport, as the transport layer's own Vias do. Written out
+        # rather than through Via(): the NOTIFYs of one change go to every watcher.
+        via = f"SIP/2.0/{transport.upper()} {format_host(host)}"
+        via += f";branch={branch};rport" if port is None else f":{port};branch={branch};rport"
+        fields: list[tuple[str, str, str]] = [("via", "Via", via)]
         if "max-forwards" not in keys:
-            fields.append(("Max-Forwards", str(MAX_FORWARDS)))
-        fields += [
-            # §12.2.1.1: To is the remote URI and tag, From the local URI and tag.
-            ("To", _name_addr(self.remote_uri, self.id.remote_tag)),
-            ("From", _name_addr(self.local_uri, self.id.local_tag)),
-            ("Call-ID", self.id.call_id),
-            ("CSeq", f"{seq} {method}"),
-        ]
-        fields += [("Route", f"<{uri}>") for uri in routes]
+            fields.append(("max-forwards", "Max-Forwards", _MAX_FORWARDS_TEXT))
+        fields += fixed.fields
+        fields.append(("cseq", "CSeq", f"{seq} {method}"))
+        fields += fixed.routes
         if (
             "contact" not in keys
+            and fixed.contact is not None
             and policy_for(method).target_refresh
-            and self.local_target is not None
         ):
             # §12.2.1.1: a UAC SHOULD put a Contact in target refresh requests, the same
             # as before unless it changed.
-            fields.append(("Contact", f"<{self.local_target}>"))
-        fields += extra
-        request = Request(method, request_uri, Headers(fields), body)
-        try:
-            contacts = request.contacts
-        except ParseError as error:
-            # The caller wrote that Contact: its mistake, not the peer's.
-            raise LocalProtocolError(f"malformed Contact: {error.reason}") from None
-        if self.secure and any(not (isinstance(c.uri, SipUri) and c.uri.secure) for c in contacts):
-            raise LocalProtocolError("§12.2.1.1: a secure dialog needs a SIPS Contact")
+            fields.append(fixed.contact)
+        headers = Headers._from_parsed(fields)
+        for name, value in extra:
+            headers.add(name, value)  # checks the caller's names and values
+        request = Request(method, fixed.request_uri, headers, body)
+        if "contact" in keys or self.secure:
+            try:
+                contacts = request.contacts
+            except ParseError as error:
+                # The caller wrote that Contact: its mistake, not the peer's.
+                raise LocalProtocolError(f"malformed Contact: {error.reason}") from None
+            if self.secure and any(
+                not (isinstance(c.uri, SipUri) and c.uri.secure) for c in contacts
+            ):
+                raise LocalProtocolError("§12.2.1.1: a secure dialog needs a SIPS Contact")
 
         if method != "ACK":
             self.local_seq = seq
         return request
+
+    def _fixed_part(self) -> _FixedPart:
+        """What every request of the dialog repeats until the dialog changes: the
+        Request-URI, To, From, Call-ID, Route and our Contact (§12.2.1.1)."""
+        inputs = (
+            self.id,
+            self.remote_target,
+            self.route_set,
+            self.remote_uri,
+            self.local_uri,
+            self.local_target,
+        )
+        fixed = self._fixed
+        if fixed is not None and all(a is b for a, b in zip(fixed.inputs, inputs, strict=True)):
+            return fixed
+        request_uri, routes = self._routing()
+        fixed = self._fixed = _FixedPart(
+            inputs=inputs,
+            request_uri=request_uri,
+            fields=(
+                # §12.2.1.1: To is the remote URI and tag, From the local URI and tag.
+                ("to", "To", _name_addr(self.remote_uri, self.id.remote_tag)),
+                ("from", "From", _name_addr(self.local_uri, self.id.local_tag)),
+                ("call-id", "Call-ID", self.id.call_id),
+            ),
+            routes=tuple(("route", "Route", f"<{uri}>") for uri in routes),
+            contact=None
+            if self.local_target is None
+            else ("contact", "Contact", f"<{self.local_target}>"),
+        )
+        return fixed
 
     def _routing(self) -> tuple[SipUri, list[SipUri]]:
         """The Request-URI and the Route values (§12.2.1.1)."""
