@@ -5,7 +5,8 @@
 (SUBSCRIBE/NOTIFY on the endpoint), ``publications`` (PUBLISH), ``composition`` (one
 document per presentity), ``authorization`` (pres-rules, friend requests), ``winfo``
 (watcher information documents), ``persistence`` (subscriptions across restarts),
-``delivery`` (where NOTIFYs go).
+``delivery`` (where NOTIFYs go), ``rls`` (the resource list server of buddy lists, RFC 4662,
+with its sans-I/O ``rls_state`` and ``rls_table``).
 """
 
 from parley.services.presence.authorization import (
@@ -16,6 +17,8 @@ from parley.services.presence.authorization import (
     added_entries,
 )
 from parley.services.presence.config import Policy, PresenceConfig
+from parley.services.presence.rls import ResourceListServer
+from parley.services.presence.rls_state import LIST_SUFFIX, list_aor, list_owner
 from parley.services.presence.service import (
     ChangeListener,
     PresenceService,
@@ -24,6 +27,7 @@ from parley.services.presence.service import (
 
 __all__ = [
     "DOCUMENT_NAME",
+    "LIST_SUFFIX",
     "PRES_RULES_AUID",
     "RESOURCE_LISTS_AUID",
     "ChangeListener",
@@ -31,6 +35,9 @@ __all__ = [
     "PresenceAuthorizer",
     "PresenceConfig",
     "PresenceService",
+    "ResourceListServer",
     "SubscriptionHandler",
     "added_entries",
+    "list_aor",
+    "list_owner",
 ]

@@ -57,11 +57,15 @@ class SubscriptionStore:
         config: PresenceConfig,
         *,
         clock: Callable[[], float] = time.time,
+        resource_lists: bool = False,
     ) -> None:
         self.storage = storage
         self.table = table
         self.config = config
         self.clock = clock
+        # The presence agent and the resource list server (rls.py) share the records; each
+        # restores only its own kind (RFC 4662 list subscriptions or the others).
+        self.resource_lists = resource_lists
         self._dirty: set[DialogId] = set()
         self._handle: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
@@ -165,6 +169,8 @@ class SubscriptionStore:
             try:
                 saved: dict[str, Any] = json.loads(record.state)
                 data = saved["subscription"]
+                if bool(data.get("resource_list")) is not self.resource_lists:
+                    continue
                 elapsed = max(0.0, wall - float(saved["saved_at"]))
                 self.table.restore([data], now, elapsed=elapsed)
                 d = data["dialog"]

@@ -31,6 +31,7 @@ from parley.services.presence.authorization import (
 from parley.services.presence.composition import compose_presence
 from parley.services.presence.config import PresenceConfig
 from parley.services.presence.publications import EVENT, PublicationService
+from parley.services.presence.rls import ResourceListServer
 from parley.services.presence.storage import PresenceStore
 from parley.services.proxy import ProxyService
 from parley.sip.core.proxy import preprocess_routes
@@ -100,6 +101,9 @@ class PresenceService:
         #: Told of every possible change of a presentity's document (the RLS's back end
         #: subscriptions, RFC 4662 §4.4.2, are in-process: it listens here).
         self.listeners: list[ChangeListener] = []
+        #: The resource list server (RFC 4662) of our users' buddy lists.
+        self.rls = ResourceListServer(self)
+        self.rls.attach()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: asyncio.Task[None] | None = None
 
@@ -109,6 +113,7 @@ class PresenceService:
         """Restore subscriptions and start expiring publications; call once the endpoint
         listens."""
         await self.agent.start()
+        await self.rls.start()
         self._runner = asyncio.get_running_loop().create_task(self.publications.run())
 
     async def close(self) -> None:
@@ -120,6 +125,7 @@ class PresenceService:
         await asyncio.gather(
             *(t for t in (self._runner, *self._tasks) if t is not None), return_exceptions=True
         )
+        await self.rls.close()
         await self.agent.close()
 
     # -- requests --------------------------------------------------------------------------
@@ -276,7 +282,9 @@ class PresenceService:
         buddies just added (:meth:`resource_lists_changed`)."""
         if auid == PRES_RULES_AUID:
             await self.rules_changed(aor)
-        elif auid == RESOURCE_LISTS_AUID and new is not None:
+        elif auid == RESOURCE_LISTS_AUID:
+            self._tell(aor)  # the owner's buddy list (RLS) changed, removals included
+        if auid == RESOURCE_LISTS_AUID and new is not None:
             try:
                 after = resourcelists.parse(new)
             except PayloadError as exc:  # XCAP validated it; only a codec change gets here
