@@ -36,8 +36,9 @@ from parley.services.presence import winfo
 from parley.services.presence.authorization import PresenceAuthorizer
 from parley.services.presence.composition import neutral_presence, render
 from parley.services.presence.config import PresenceConfig
-from parley.services.presence.delivery import NextHop, NoRoute
+from parley.services.presence.delivery import NextHop
 from parley.services.presence.persistence import SubscriptionStore
+from parley.services.presence.sending import NotifySender
 from parley.services.presence.storage import PresenceStore
 from parley.services.presence.winfo import WaitingWatcher
 from parley.services.proxy import ProxyService
@@ -125,6 +126,14 @@ class PresenceAgent:
         )
         self.store = SubscriptionStore(storage, self.table, config, clock=clock)
         self.next_hop = NextHop(proxy, clock=clock)
+        self.sender = NotifySender(
+            endpoint,
+            self.next_hop,
+            local_transport=lambda: self.table.local.sent_by.transport.lower(),
+            on_response=self._on_response,
+            on_failed=self._failed,
+            spawn=self._spawn,
+        )
         self.started = False
         # Subscriptions we hold, kept after the table drops them so that their end can be
         # acted on (watcher information, waiting friend requests).
@@ -134,8 +143,6 @@ class PresenceAgent:
         # SUBSCRIBEs to one presentity costs one composition, not one per SUBSCRIBE.
         self._documents: dict[str, pidf.Presence] = {}
         self._waiting: dict[str, list[WaitingWatcher]] = {}
-        self._peers: dict[DialogId, Peer] = {}
-        self._queues: dict[DialogId, list[Request]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._winfo_due: set[str] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -269,10 +276,7 @@ class PresenceAgent:
             sub = outcome.subscription
             if outcome.created and sub is not None:
                 self._subs[sub.id] = sub
-                if len(request.vias) == 1 and not request.headers.values("Record-Route"):
-                    # The watcher's own flow or source address (RFC 3581 symmetric
-                    # response routing, RFC 5626 §5.3): where its NOTIFYs should go.
-                    self._peers[sub.id] = incoming.peer
+                self.sender.subscribed(sub.id, request, incoming.peer)
                 if sub.package.name == PRESENCE_EVENT:
                     self._winfo_due.add(presentity)
                     self._spawn(self._forget_waiting(presentity, watcher))
@@ -324,10 +328,7 @@ class PresenceAgent:
         outcome = self.table.receive_subscribe(request, self._now())
         sub = outcome.subscription
         if sub is not None and 200 <= outcome.response.status < 300:
-            if len(request.vias) == 1 and not sub.dialog.route_set:
-                self._peers[sub.id] = incoming.peer  # the Contact may have changed too
-            else:
-                self._peers.pop(sub.id, None)
+            self.sender.subscribed(sub.id, request, incoming.peer)  # the flow may be new
             self.store.touched(sub.id)
         self._answer(incoming, outcome)
         self._remember_contact(request, incoming.peer)
@@ -413,9 +414,7 @@ class PresenceAgent:
 
     def connection_closed(self, peer: Peer) -> None:
         """A connection went away: NOTIFYs that would have used it find a new way."""
-        for dialog_id in [d for d, p in self._peers.items() if p.conn_id == peer.conn_id]:
-            if self._peers[dialog_id] == peer:
-                del self._peers[dialog_id]
+        self.sender.connection_closed(peer)
 
     # -- friend requests that outlive their subscription ----------------------------------
 
@@ -443,7 +442,6 @@ class PresenceAgent:
     def _ended(self, sub: NotifierSubscription, reason: str | None) -> None:
         """A subscription is gone (final NOTIFY sent, or its NOTIFY failed)."""
         self._subs.pop(sub.id, None)
-        self._peers.pop(sub.id, None)
         self.store.touched(sub.id)
         if sub.package.name != PRESENCE_EVENT:
             return
@@ -518,68 +516,16 @@ class PresenceAgent:
         sub = self._subs.get(dialog_id)
         if state is not None and sub is not None:
             self._ended(sub, state.reason)
-        self._send(dialog_id, notify)
-
-    def _send(self, dialog_id: DialogId, notify: Request) -> None:
-        """Send in order per dialog: the peer is known, or it is being found for the
-        NOTIFYs queued before this one."""
-        queue = self._queues.get(dialog_id)
-        if queue is not None:
-            queue.append(notify)
-            return
-        peer = self._peers.get(dialog_id)
-        if peer is not None:
-            self._transmit(dialog_id, notify, peer)
-            return
-        self._queues[dialog_id] = [notify]
-        self._spawn(self._resolve(dialog_id))
-
-    async def _resolve(self, dialog_id: DialogId) -> None:
-        queue = self._queues.get(dialog_id, [])
-        peer: Peer | None = None
-        try:
-            peer = await self.next_hop.peer_for(queue[0])
-        except NoRoute as exc:
-            log.info("no route for NOTIFY of %s: %s", dialog_id, exc)
-        finally:
-            queued = self._queues.pop(dialog_id, [])
-        if peer is None:
-            # §4.2.2: a NOTIFY that cannot be delivered ends the subscription as a 408 would.
-            self._failed(dialog_id)
-            return
-        if dialog_id in self.table:
-            self._peers[dialog_id] = peer
-        for notify in queued:
-            self._transmit(dialog_id, notify, peer)
-
-    def _transmit(self, dialog_id: DialogId, notify: Request, peer: Peer) -> None:
-        try:
-            if peer.transport != self.table.local.sent_by.transport.lower():
-                # The table wrote one Via for all NOTIFYs; §18.1.1: it must name the
-                # transport actually used, and our address on it.
-                sent_by = self.endpoint.sent_by(peer.transport)
-                branch = notify.top_via.branch or self.endpoint.stack.ids.branch()
-                notify.headers.pop_first_value("Via")
-                notify.headers.prepend("Via", sent_by.via(branch))
-            self.endpoint.start_request(
-                notify, peer, lambda response: self._on_response(dialog_id, response)
-            )
-        except Exception as exc:
-            log.info("cannot send NOTIFY of %s to %s: %s", dialog_id, peer, exc)
-            self._peers.pop(dialog_id, None)
-            self._failed(dialog_id)
+        self.sender.send(dialog_id, notify, last=state is not None)
 
     def _failed(self, dialog_id: DialogId) -> None:
+        # §4.2.2: a NOTIFY that cannot be delivered ends the subscription as a 408 would.
         removed = self.table.notify_failed(dialog_id)
         if removed is not None:
             self._ended(removed, None)
         self._flush()
 
     def _on_response(self, dialog_id: DialogId, response: Response) -> None:
-        if response.status < 200:
-            return
-        if response.status in (408, 503):
-            self._peers.pop(dialog_id, None)  # find the way anew next time
         try:
             removed = self.table.receive_notify_response(response)
         except (ParseError, LocalProtocolError) as exc:
@@ -587,6 +533,7 @@ class PresenceAgent:
             return
         if removed is not None:
             # §4.2.2: 481 or 408 removes the subscription without another NOTIFY.
+            self.sender.forget(dialog_id)
             self._ended(removed, None)
         elif 200 <= response.status < 300 and response.headers.get("Contact") is not None:
             self.store.touched(dialog_id)  # the NOTIFY's 2xx may refresh the target

@@ -41,10 +41,11 @@ from parley.payloads.rlmi import InstanceState
 from parley.runtime.endpoint import ServerRequest
 from parley.services.presence.authorization import DOCUMENT_NAME, RESOURCE_LISTS_AUID
 from parley.services.presence.composition import neutral_presence, render
-from parley.services.presence.delivery import NextHop, NoRoute
+from parley.services.presence.delivery import NextHop
 from parley.services.presence.persistence import SubscriptionStore
 from parley.services.presence.rls_state import Buddy, ResourceView, buddies, list_owner
 from parley.services.presence.rls_table import ResourceListTable, notify_dialog
+from parley.services.presence.sending import NotifySender
 from parley.sip.core.subscription import (
     Authorization,
     NotifierConfig,
@@ -106,9 +107,15 @@ class ResourceListServer:
             clock=service.clock,
             resource_lists=True,
         )
+        self.sender = NotifySender(
+            self.endpoint,
+            self.next_hop,
+            local_transport=lambda: self.lists.table.local.sent_by.transport.lower(),
+            on_response=self._on_response,
+            on_failed=self._failed,
+            spawn=self._spawn,
+        )
         self.started = False
-        self._peers: dict[DialogId, Peer] = {}
-        self._queues: dict[DialogId, list[Request]] = {}
         self._dirty: set[str] = set()
         # Change notices counted, so that one that came while a new subscription's
         # resources were being looked up (before it could be told) is not lost.
@@ -246,9 +253,8 @@ class ResourceListServer:
             salt=secrets.token_hex(8),
         )
         sub = outcome.subscription
-        direct = len(request.vias) == 1 and not request.headers.values("Record-Route")
-        if outcome.created and sub is not None and direct:
-            self._peers[sub.id] = incoming.peer  # the subscriber's flow (RFC 5626 §5.3)
+        if outcome.created and sub is not None:
+            self.sender.subscribed(sub.id, request, incoming.peer)
         if outcome.created and self._notices != notices:
             self._look_at(owner)  # something changed while we looked: look again
         incoming.send(outcome.response)  # RFC 6665 §4.2.1.2: the 2xx before its NOTIFY
@@ -261,10 +267,7 @@ class ResourceListServer:
         outcome = self.lists.receive_in_dialog(request, self._now())
         sub = outcome.subscription
         if sub is not None and 200 <= outcome.response.status < 300:
-            if len(request.vias) == 1 and not sub.dialog.route_set:
-                self._peers[sub.id] = incoming.peer
-            else:
-                self._peers.pop(sub.id, None)
+            self.sender.subscribed(sub.id, request, incoming.peer)  # the flow may be new
             self.store.touched(sub.id)
         incoming.send(outcome.response)
         self._remember_contact(request, incoming.peer)
@@ -403,72 +406,18 @@ class ResourceListServer:
             log.exception("unusable NOTIFY from the table")
             return
         self.store.touched(dialog_id)  # a new CSeq and version, or its end
-        self._send(dialog_id, notify)
-        if dialog_id not in self.lists:
-            # Its final NOTIFY went (above) the way the others did: now forget the flow.
-            self._peers.pop(dialog_id, None)
-
-    def _send(self, dialog_id: DialogId, notify: Request) -> None:
-        """In CSeq order per dialog: queued while the first one's next hop is found."""
-        queue = self._queues.get(dialog_id)
-        if queue is not None:
-            queue.append(notify)
-            return
-        peer = self._peers.get(dialog_id)
-        if peer is not None:
-            self._transmit(dialog_id, notify, peer)
-            return
-        self._queues[dialog_id] = [notify]
-        self._spawn(self._resolve(dialog_id))
-
-    async def _resolve(self, dialog_id: DialogId) -> None:
-        queue = self._queues.get(dialog_id, [])
-        peer: Peer | None = None
-        try:
-            peer = await self.next_hop.peer_for(queue[0])
-        except NoRoute as exc:
-            log.info("no route for NOTIFY of %s: %s", dialog_id, exc)
-        finally:
-            queued = self._queues.pop(dialog_id, [])
-        if peer is None:
-            self._failed(dialog_id)
-            return
-        if dialog_id in self.lists:
-            self._peers[dialog_id] = peer
-        for notify in queued:
-            self._transmit(dialog_id, notify, peer)
-
-    def _transmit(self, dialog_id: DialogId, notify: Request, peer: Peer) -> None:
-        try:
-            if peer.transport != self.lists.table.local.sent_by.transport.lower():
-                # RFC 3261 §18.1.1: the Via names the transport actually used.
-                sent_by = self.endpoint.sent_by(peer.transport)
-                branch = notify.top_via.branch or self.endpoint.stack.ids.branch()
-                notify.headers.pop_first_value("Via")
-                notify.headers.prepend("Via", sent_by.via(branch))
-            self.endpoint.start_request(
-                notify, peer, lambda response: self._on_response(dialog_id, response)
-            )
-        except Exception as exc:
-            log.info("cannot send NOTIFY of %s to %s: %s", dialog_id, peer, exc)
-            self._peers.pop(dialog_id, None)
-            self._failed(dialog_id)
+        self.sender.send(dialog_id, notify, last=dialog_id not in self.lists)
 
     def _failed(self, dialog_id: DialogId) -> None:
         # RFC 6665 §4.2.2: a NOTIFY that cannot be delivered ends the subscription.
         self.lists.notify_failed(dialog_id)
-        self._peers.pop(dialog_id, None)
         self.store.touched(dialog_id)
         self._flush()
 
     def _on_response(self, dialog_id: DialogId, response: Response) -> None:
-        if response.status < 200:
-            return
-        if response.status in (408, 503):
-            self._peers.pop(dialog_id, None)  # find the way anew next time
         try:
             if self.lists.receive_notify_response(response):
-                self._peers.pop(dialog_id, None)
+                self.sender.forget(dialog_id)
                 self.store.touched(dialog_id)
             elif 200 <= response.status < 300 and response.headers.get("Contact") is not None:
                 self.store.touched(dialog_id)  # the NOTIFY's 2xx may refresh the target

@@ -231,7 +231,9 @@ class PresenceService:
             self.state_changed(aor)
 
     def connection_closed(self, peer: Peer) -> None:
+        """A connection went away: NOTIFYs that would have used it find a new way."""
         self.agent.connection_closed(peer)
+        self.rls.sender.connection_closed(peer)
 
     # -- authorization: the presentity's answers, and the XCAP server's hooks ---------------
 
