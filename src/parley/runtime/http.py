@@ -64,7 +64,8 @@ _NOT_BUILT = """<!DOCTYPE html>
 <head><meta charset="utf-8"><title>Parley</title></head>
 <body>
 <h1>Parley</h1>
-<p>The web client is not built. SIP over WebSocket is served at <code>/ws</code>,
+<p>The web client is not built: run <code>scripts/build-web</code> (Node.js 20 and npm)
+in Parley's source tree, then reload. SIP over WebSocket is served at <code>/ws</code>,
 XCAP at <code>/xcap-root/</code> and metrics at <code>/metrics</code>.</p>
 </body>
 </html>
