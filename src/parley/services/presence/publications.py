@@ -30,6 +30,7 @@ from parley.services.storage import PresenceStorage, Publication
 from parley.sip.core.subscription import EventHeader
 from parley.sip.errors import ParseError
 from parley.sip.syntax import Request
+from parley.sip.transport.address import Peer
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +76,19 @@ class PublicationService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._heap: list[tuple[float, str, str]] = []
         self._wake = asyncio.Event()
+        # Publications made straight over a connection (TCP, TLS, WebSocket): the device
+        # that made them is gone when its connection is, as its registration is (RFC 5626
+        # §7); a browser tab that closed cannot unpublish in time. (aor, etag) by flow.
+        self._by_flow: dict[Peer, set[tuple[str, str]]] = {}
+        self._flow_of: dict[tuple[str, str], Peer] = {}
 
     # -- RFC 3903 §6 -----------------------------------------------------------------------
 
-    async def publish(self, request: Request, presentity: str) -> PublishOutcome:
-        """Process a PUBLISH for ``presentity`` (already authenticated as its owner)."""
+    async def publish(
+        self, request: Request, presentity: str, peer: Peer | None = None
+    ) -> PublishOutcome:
+        """Process a PUBLISH for ``presentity`` (already authenticated as its owner) that
+        came from ``peer``."""
         # Step 2: the event package must be one we compose (489 with Allow-Events, §6).
         try:
             value = request.headers.get("Event")
@@ -99,10 +108,44 @@ class PublicationService:
         lock = self._locks.setdefault(presentity, asyncio.Lock())
         try:
             async with lock:
-                return await self._publish(request, presentity, etag, expires, body)
+                outcome = await self._publish(request, presentity, etag, expires, body)
         finally:
             if not lock.locked():
                 self._locks.pop(presentity, None)
+        if outcome.status == 200:
+            self._follow(request, presentity, etag, outcome, peer)
+        return outcome
+
+    def _follow(
+        self,
+        request: Request,
+        presentity: str,
+        old_etag: str | None,
+        outcome: PublishOutcome,
+        peer: Peer | None,
+    ) -> None:
+        """Keep which connection each publication came over."""
+        if old_etag is not None:
+            flow = self._flow_of.pop((presentity, old_etag), None)
+            if flow is not None:
+                self._by_flow.get(flow, set()).discard((presentity, old_etag))
+        new_etag = next((v for k, v in outcome.headers if k == "SIP-ETag"), None)
+        direct = len(request.vias) == 1  # through a proxy, the connection is the proxy's
+        if new_etag is None or peer is None or peer.transport == "udp" or not direct:
+            return
+        self._flow_of[(presentity, new_etag)] = peer
+        self._by_flow.setdefault(peer, set()).add((presentity, new_etag))
+
+    async def connection_closed(self, peer: Peer) -> set[str]:
+        """Remove the publications made over ``peer``'s connection; returns the
+        presentities that lost one."""
+        doomed = self._by_flow.pop(peer, set())
+        aors: set[str] = set()
+        for aor, etag in sorted(doomed):
+            self._flow_of.pop((aor, etag), None)
+            if await self.storage.remove_publication(aor, EVENT, etag):
+                aors.add(aor)
+        return aors
 
     async def _publish(
         self,

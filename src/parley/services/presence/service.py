@@ -195,7 +195,7 @@ class PresenceService:
         if who != presentity:
             incoming.respond(403, "You may publish only your own presence")
             return
-        outcome = await self.publications.publish(request, presentity)
+        outcome = await self.publications.publish(request, presentity, incoming.peer)
         incoming.respond(outcome.status, outcome.reason, headers=outcome.headers)
         if outcome.changed:
             self._tell(presentity)
@@ -234,6 +234,11 @@ class PresenceService:
         """A connection went away: NOTIFYs that would have used it find a new way."""
         self.agent.connection_closed(peer)
         self.rls.sender.connection_closed(peer)
+        self._spawn(self._publisher_gone(peer))
+
+    async def _publisher_gone(self, peer: Peer) -> None:
+        for aor in sorted(await self.publications.connection_closed(peer)):
+            self.state_changed(aor)
 
     # -- authorization: the presentity's answers, and the XCAP server's hooks ---------------
 

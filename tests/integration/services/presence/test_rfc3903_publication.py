@@ -9,6 +9,7 @@ when no publication is left the document says what registration says.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,6 +131,26 @@ async def test_expired_publication_leaves_the_document(server: Server, account: 
         # speaks for Bob again.
         back = await until(watch, lambda c: c.note is None)
         assert back.basic == "open" and back.contact == bob.contact.strip("<>")
+        await watch.close()
+
+
+async def test_publication_over_a_connection_ends_with_it(
+    server: Server, account: Accounts
+) -> None:
+    # A browser tab closed, a phone gone: what it published over its connection goes with
+    # the connection, as its registration does, instead of lingering until it expires.
+    await server.presence.set_rule(BOB, ALICE, "allow")
+    async with account("alice") as alice:
+        bob = account("bob", "tcp")
+        await bob.start()
+        await bob.register()
+        watch = alice.watch(BOB)
+        assert (await publish(bob, document(bob, "open", "at my desk"), expires=3600)).status == 200
+        assert (await until(watch, lambda c: c.note == "at my desk")).basic == "open"
+        await bob.endpoint.close()  # the connection drops; nothing is unpublished
+        gone = await until(watch, lambda c: c.note is None)
+        assert gone.basic == "closed"
+        assert await server.storage.get_publications(BOB, "presence", time.time()) == []
         await watch.close()
 
 
