@@ -60,7 +60,11 @@ _MAX_FORWARDS = 70
 
 def copy_request(request: Request) -> Request:
     """§16.6 step 1: a copy with every header field in order and the same body."""
-    return Request(request.method, request.request_uri, request.headers.copy(), request.body)
+    # The parsed views go along: the copy only gets fields added and replaced (§16.6), and
+    # parsing From, To and CSeq again for every target is wasted work.
+    return Request(
+        request.method, request.request_uri, request.headers.copy(keep_views=True), request.body
+    )
 
 
 def may_create_dialog(request: Request) -> bool:

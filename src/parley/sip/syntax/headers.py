@@ -167,6 +167,21 @@ def _seed_caches() -> None:
 _seed_caches()
 
 
+#: Which field each parsed view of ``Message`` is read from (its ``_parsed`` cache key ->
+#: field key). A view not listed here is dropped by any change.
+_VIEW_SOURCES = {
+    "via0": "via",
+    "via*": "via",
+    "from": "from",
+    "to": "to",
+    "cseq": "cseq",
+    "clen": "content-length",
+    "contact*": "contact",
+    "route*": "route",
+    "rr*": "record-route",
+}
+
+
 def _check_field(name: str, value: str) -> None:
     # §7.3.1: a field name is a token, and a value must not hold CR or LF: either would let
     # a caller's text forge extra header lines on the wire.
@@ -244,12 +259,19 @@ class Headers:
             self._index = index
         return index
 
-    def _changed(self) -> None:
+    def _changed(self, key: str | None = None) -> None:
+        """A field changed: drop the lookups, the raw bytes, and the parsed views that may
+        depend on it (those of field ``key`` only, when known: a proxy that adds a Via
+        keeps its parsed From, To and CSeq)."""
         self._first = None
         self._index = None
         self._raw = None
-        if self._parsed:
-            self._parsed = {}
+        parsed = self._parsed
+        if parsed:
+            if key is None:
+                self._parsed = {}
+            else:
+                self._parsed = {k: v for k, v in parsed.items() if _VIEW_SOURCES.get(k, key) != key}
 
     @staticmethod
     def key(name: str) -> str:
@@ -310,8 +332,9 @@ class Headers:
         """Append a field after all others."""
         _check_field(name, value)
         canon = canonical_name(name)
-        self._fields.append((canon.lower(), canon, value))
-        self._changed()
+        key = canon.lower()
+        self._fields.append((key, canon, value))
+        self._changed(key)
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a field before the first field of that name (or at the top): how a proxy
@@ -321,7 +344,7 @@ class Headers:
         key = canon.lower()
         at = next((i for i, f in enumerate(self._fields) if f[0] == key), 0)
         self._fields.insert(at, (key, canon, value))
-        self._changed()
+        self._changed(key)
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name by one, in the place of the first."""
@@ -340,13 +363,13 @@ class Headers:
         if not placed:
             out.append((key, canon, value))
         self._fields = out
-        self._changed()
+        self._changed(key)
 
     def remove(self, name: str) -> None:
         """Remove every field of that name."""
         key = _key(name)
         self._fields = [f for f in self._fields if f[0] != key]
-        self._changed()
+        self._changed(key)
 
     def pop_first_value(self, name: str) -> str | None:
         """Remove the first element of a list header, e.g. the top Via of a response
@@ -359,13 +382,18 @@ class Headers:
                     del self._fields[i]
                 else:
                     self._fields[i] = (fkey, fname, ", ".join(elements[1:]))
-                self._changed()
+                self._changed(key)
                 return elements[0]
         return None
 
-    def copy(self) -> Headers:
-        """An independent copy (the parsed views are not shared)."""
-        return Headers._from_parsed(list(self._fields))
+    def copy(self, *, keep_views: bool = False) -> Headers:
+        """An independent copy. With ``keep_views`` the parsed views (``Message.from_``,
+        ``.to``, ``.vias``...) are shared rather than parsed again: neither copy may then
+        change one in place (a proxy's copy only adds and replaces fields)."""
+        copied = Headers._from_parsed(list(self._fields))
+        if keep_views:
+            copied._parsed = dict(self._parsed)
+        return copied
 
     def lines(self) -> list[str]:
         """``Name: value`` strings in order, for serialising."""

@@ -92,6 +92,9 @@ class Message:
         cache = headers._parsed
         via: Via | None = cache.get("via0")
         if via is None:
+            vias: list[Via] | None = cache.get("via*")
+            if vias:
+                return vias[0]
             first = headers._first
             value = (headers._first_values() if first is None else first).get("via")
             if value is None:
@@ -107,6 +110,10 @@ class Message:
         vias: list[Via] | None = cache.get("via*")
         if vias is None:
             vias = cache["via*"] = [Via.parse(v) for v in self.headers.values("Via")]
+            if vias and "via0" in cache:
+                # One object for the top Via, whichever view is asked first: a change made
+                # to it in place (stamp_received) must be seen by both.
+                vias[0] = cache["via0"]
         return vias
 
     @property

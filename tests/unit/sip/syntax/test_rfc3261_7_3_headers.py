@@ -114,13 +114,28 @@ def test_every_cached_view_follows_a_change(
     assert got == expected
 
 
-def test_views_are_cached_until_a_change() -> None:
+def test_views_are_cached_until_their_field_changes() -> None:
     msg = parse_vector("syntax/multi_value.sip")
     assert msg.from_ is msg.from_ and msg.vias is msg.vias and msg.cseq is msg.cseq
+    first, vias, mine = msg.from_, msg.vias, msg.headers.parsed("mine", lambda: [1])
+    assert msg.headers.parsed("mine", lambda: [2]) is mine
+    # A new Via (as a proxy adds) leaves From parsed; Via, and views of unknown origin, go.
+    msg.headers.prepend("Via", "SIP/2.0/UDP proxy.example.com;branch=z9hG4bK.p1")
+    assert msg.from_ is first
+    assert msg.vias is not vias and msg.vias[1:] == vias and msg.top_via.host == "proxy.example.com"
+    assert msg.headers.parsed("mine", lambda: [2]) == [2]
+    msg.headers.set("From", "<sip:carol@example.com>;tag=9")
+    assert msg.from_ is not first and msg.from_.tag == "9"
+
+
+def test_a_copy_may_share_the_parsed_views() -> None:
+    msg = parse_vector("syntax/multi_value.sip")
     first = msg.from_
-    msg.headers.add("X-Unrelated", "1")
-    assert msg.from_ is not first and msg.from_ == first
-    assert msg.headers.parsed("mine", lambda: [1]) is msg.headers.parsed("mine", lambda: [2])
+    assert msg.headers.copy()._parsed == {}
+    shared = msg.headers.copy(keep_views=True)
+    shared.prepend("Via", "SIP/2.0/UDP proxy.example.com;branch=z9hG4bK.p1")
+    assert shared._parsed["from"] is first and "via*" not in shared._parsed
+    assert len(msg.vias) == len(shared.values("Via")) - 1
 
 
 def test_serialising_follows_mutations() -> None:
