@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
 from parley.payloads import pidf, resourcelists
@@ -305,18 +305,17 @@ class PresenceService:
                     before = None
             await self.resource_lists_changed(aor, before, after)
 
-    def _spawn(self, work: Any) -> None:
-        async def run() -> None:
-            try:
-                await work
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("presence update failed")
-
-        task = asyncio.get_running_loop().create_task(run())
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        # The coroutine is the task itself: cancelled before it ran (at close), it is
+        # still closed properly rather than left never awaited.
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("presence update failed", exc_info=task.exception())
 
 
 def _bare(watcher: str) -> str:
