@@ -8,9 +8,15 @@
   stdout (ANSI colours stripped) is read into a transcript that :meth:`ClientProcess.expect`
   searches with regular expressions, bounded by :data:`WAIT`.
 * :func:`baresip`, :func:`linphonec` and :func:`pjsua2` start one client registered as a
-  user of the server, over UDP or TCP.  PJSIP's Python binding runs in a subprocess too:
-  this file is its driver when run as a script (``python clients.py pjsua2 CONFIG``),
-  taking JSON commands on stdin and printing JSON events on stdout.
+  user of the server, over UDP or TCP, optionally publishing and watching presence
+  (baresip's presence.so, linphone's ``publish=1``, pjsua2's ``publishEnabled`` and its
+  ``status``/``subscribe``/``unsubscribe`` commands with ``buddy`` events).  PJSIP's
+  Python binding runs in a subprocess too: this file is its driver when run as a script
+  (``python clients.py pjsua2 CONFIG``), taking JSON commands on stdin and printing JSON
+  events on stdout.
+* For presence, :func:`parley_server` takes the ``presence-policy``, the presence agent's
+  timings and ``notifier-202``; :func:`wait_for_publications` waits for what the server
+  holds and :func:`next_change` for an SDK watch's next matching change.
 
 Every client is told to use only 127.0.0.1, and every request it sends goes to the server
 through an outbound proxy (a Route) given by address, so no client resolves the domain in
@@ -31,7 +37,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +72,20 @@ def password_of(user: str) -> str:
 
 @contextlib.asynccontextmanager
 async def parley_server(
-    data_dir: Path, digest_algorithms: Sequence[str] | None = None
+    data_dir: Path,
+    digest_algorithms: Sequence[str] | None = None,
+    *,
+    presence_policy: str | None = None,
+    presence_timings: Any = None,
+    notifier_202: bool = False,
 ) -> AsyncIterator[Any]:
-    """A fresh Parley server on ephemeral UDP and TCP loopback ports, users created."""
+    """A fresh Parley server on ephemeral UDP and TCP loopback ports, users created.
+
+    ``presence_policy`` is the server's ``presence-policy`` (``ask`` when None);
+    ``presence_timings`` a ``PresenceConfig`` with the presence agent's timings (the
+    server's defaults when None, RFC 3856's 5 s between NOTIFYs among them);
+    ``notifier_202`` the server's ``notifier-202`` (SUBSCRIBE answered 202, as RFC 3265).
+    """
     from parley.apps.config import build_config
     from parley.apps.server import start_server
     from parley.apps.users import add_user
@@ -80,7 +97,11 @@ async def parley_server(
     }
     if digest_algorithms is not None:
         flags["digest-algorithms"] = ",".join(digest_algorithms)
-    server = await start_server(build_config({}, flags))
+    if presence_policy is not None:
+        flags["presence-policy"] = presence_policy
+    if notifier_202:
+        flags["notifier-202"] = True
+    server = await start_server(build_config({}, flags), presence=presence_timings)
     try:
         for user in USERS:
             await add_user(server.storage, f"{user}@{DOMAIN}", password_of(user))
@@ -131,6 +152,39 @@ async def wait_for_no_binding(server: Any, aor: str, wait: float = WAIT) -> None
         if loop.time() > deadline:
             raise AssertionError(f"{aor} still has bindings after {wait} s: {bindings}")
         await asyncio.sleep(0.05)
+
+
+async def wait_for_publications(server: Any, aor: str, count: int = 1) -> list[Any]:
+    """``aor``'s live presence publications (RFC 3903) once there are at least ``count``
+    of them (bounded; 0 waits until there are none)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while True:
+        found = await server.storage.get_publications(aor, "presence", time.time())
+        if len(found) >= count if count else not found:
+            return list(found)
+        if loop.time() > deadline:
+            raise AssertionError(f"{aor} has {len(found)} publications, not {count}: {found}")
+        await asyncio.sleep(0.05)
+
+
+async def next_change(watch: Any, predicate: Callable[[Any], bool], wait: float = WAIT) -> Any:
+    """The first change an SDK ``Watch`` yields that satisfies ``predicate`` (bounded);
+    those before it are skipped (NOTIFYs may be coalesced, RFC 3856 §6.12)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    seen: list[Any] = []
+    while True:
+        left = deadline - loop.time()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            change = await watch.next(timeout=left)
+        except (TimeoutError, StopAsyncIteration):
+            raise AssertionError(f"no matching change within {wait} s; saw {seen}") from None
+        seen.append(change)
+        if predicate(change):
+            return change
 
 
 # -- a client subprocess -----------------------------------------------------------------------
@@ -286,22 +340,57 @@ class Baresip(ClientProcess):
         # menu.so prints an incoming MESSAGE as: <From URI>: "<body>"
         await self.expect(re.escape(f'{sender}: "{text}"'))
 
+    async def expect_contact_status(self, uri: str, status: str) -> None:
+        """Wait (bounded) until ``/contacts`` lists ``uri`` with presence ``status``
+        (baresip 1.0 says ``Unknown``, ``Online``, ``Busy`` or ``Offline``). Asked again
+        and again: baresip prints a change by itself only when the old status was known."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT
+        line = re.compile(rf"^>?\s*(\w+)\s+{re.escape(f'<{uri}>')}\s*$", re.M)
+        while True:
+            start = len(self.transcript)
+            await self.send("/contacts")
+            found = await self.expect(line, since=start)
+            if found.group(1) == status:
+                return
+            if loop.time() > deadline:
+                raise AssertionError(f"baresip shows {uri} {found.group(1)}, not {status}")
+            await asyncio.sleep(0.2)
+
 
 @contextlib.asynccontextmanager
 async def baresip(
-    workdir: Path, server: Any, user: str, transport: str, peer: str, expires: int = 600
+    workdir: Path,
+    server: Any,
+    user: str,
+    transport: str,
+    peer: str,
+    expires: int = 600,
+    *,
+    presence: bool = False,
+    pubint: int = 0,
 ) -> AsyncIterator[Baresip]:
     """baresip registering as ``user`` over ``transport`` for ``expires`` seconds; its one
-    contact is ``peer``."""
+    contact is ``peer``.
+
+    With ``presence`` its presence.so module is loaded and ``peer`` is marked
+    ``;presence=p2p``, the only value that makes baresip 1.0 subscribe to a contact (the
+    SUBSCRIBE still goes through the outbound proxy, the server); with ``pubint`` it also
+    PUBLISHes its own status for that many seconds (account parameter ``pubint``).
+    """
     binary = require_tool("baresip")
     config = workdir / "baresip"
     config.mkdir(parents=True, exist_ok=True)
-    (config / "config").write_text(BARESIP_CONFIG)
+    (config / "config").write_text(
+        BARESIP_CONFIG + ("module_app\t\tpresence.so\n" if presence else "")
+    )
     (config / "accounts").write_text(
         f"<sip:{user}@{DOMAIN};transport={transport}>;auth_pass={password_of(user)}"
-        f';outbound="{proxy_uri(server, transport).removesuffix(";lr")}";regint={expires}\n'
+        f';outbound="{proxy_uri(server, transport).removesuffix(";lr")}";regint={expires}'
+        + (f";pubint={pubint}" if pubint else "")
+        + "\n"
     )
-    (config / "contacts").write_text(f"<sip:{peer}>\n")
+    (config / "contacts").write_text(f"<sip:{peer}>" + (";presence=p2p" if presence else "") + "\n")
     client = Baresip(
         "baresip", [binary, "-4", "-f", str(config)], cwd=workdir, quit_command="/quit"
     )
@@ -340,10 +429,17 @@ class Linphonec(ClientProcess):
 
 @contextlib.asynccontextmanager
 async def linphonec(
-    workdir: Path, server: Any, user: str, transport: str, expires: int = 600
+    workdir: Path,
+    server: Any,
+    user: str,
+    transport: str,
+    expires: int = 600,
+    *,
+    publish: bool = False,
 ) -> AsyncIterator[Linphonec]:
     """linphonec registering as ``user`` over ``transport`` for ``expires`` seconds (its log:
-    ``workdir/linphone.log``)."""
+    ``workdir/linphone.log``); with ``publish`` its proxy config PUBLISHes its presence
+    (``publish=1``)."""
     binary = require_tool("linphonec")
     home = workdir / "linphone-home"
     # liblinphone keeps its chat database there and crashes on a chat when it cannot.
@@ -371,6 +467,7 @@ reg_route=<{proxy}>
 reg_identity=sip:{user}@{DOMAIN}
 reg_expires={expires}
 reg_sendregister=1
+publish={int(publish)}
 
 [auth_info_0]
 username={user}
@@ -428,10 +525,17 @@ class Pjsua2(ClientProcess):
 
 @contextlib.asynccontextmanager
 async def pjsua2(
-    workdir: Path, server: Any, user: str, transport: str, expires: int = 600
+    workdir: Path,
+    server: Any,
+    user: str,
+    transport: str,
+    expires: int = 600,
+    *,
+    publish: bool = False,
 ) -> AsyncIterator[Pjsua2]:
     """A pjsua2 account for ``user`` over ``transport``, registering at once for ``expires``
-    seconds."""
+    seconds; with ``publish`` its online status goes out by PUBLISH (RFC 3903) rather than
+    only to the watchers who subscribe to it directly."""
     if importlib.util.find_spec("pjsua2") is None:
         import pytest
 
@@ -444,6 +548,7 @@ async def pjsua2(
         "user": user,
         "password": password_of(user),
         "expires": expires,
+        "publish": publish,
         "log": str(workdir / "pjsua2.log"),
     }
     client = Pjsua2(
@@ -465,6 +570,38 @@ def _pjsua2_driver(config: dict[str, Any]) -> int:
 
     def emit(event: str, **fields: Any) -> None:
         print("EVENT " + json.dumps({"event": event, **fields}), flush=True)
+
+    statuses = {
+        pj.PJSUA_BUDDY_STATUS_ONLINE: "online",
+        pj.PJSUA_BUDDY_STATUS_OFFLINE: "offline",
+        pj.PJSUA_BUDDY_STATUS_UNKNOWN: "unknown",
+    }
+    activities = {
+        "away": pj.PJRPID_ACTIVITY_AWAY,
+        "busy": pj.PJRPID_ACTIVITY_BUSY,
+        "unknown": pj.PJRPID_ACTIVITY_UNKNOWN,
+    }
+    activity_names = {value: name for name, value in activities.items()}
+
+    class Buddy(pj.Buddy):  # type: ignore[misc]
+        """A buddy that reports each presence change as a ``buddy`` event: its basic status
+        (online/offline/unknown), RPID activity, note, and subscription state."""
+
+        def onBuddyState(self) -> None:
+            info = self.getInfo()
+            status = info.presStatus
+            emit(
+                "buddy",
+                uri=info.uri,
+                status=statuses.get(status.status, str(status.status)),
+                status_text=status.statusText,
+                activity=activity_names.get(status.activity, str(status.activity)),
+                note=status.note,
+                sub_state=info.subStateName,
+                term_code=info.subTermCode,
+                term_reason=info.subTermReason,
+                contact=info.contact,
+            )
 
     class Account(pj.Account):  # type: ignore[misc]
         def onRegState(self, prm: Any) -> None:
@@ -511,6 +648,7 @@ def _pjsua2_driver(config: dict[str, Any]) -> int:
     account_config.sipConfig.authCreds.append(
         pj.AuthCredInfo("digest", "*", config["user"], 0, config["password"])
     )
+    account_config.presConfig.publishEnabled = config["publish"]
     account_config.natConfig.iceEnabled = False
     account_config.natConfig.sipStunUse = pj.PJSUA_STUN_USE_DISABLED
     account_config.natConfig.mediaStunUse = pj.PJSUA_STUN_USE_DISABLED
@@ -538,6 +676,33 @@ def _pjsua2_driver(config: dict[str, Any]) -> int:
             try:
                 if command["cmd"] == "quit":
                     running = False
+                elif command["cmd"] == "status":
+                    # Account.setOnlineStatus: PUBLISH when publishing is on, and NOTIFY
+                    # to whoever subscribed to this account directly.
+                    presence = pj.PresenceStatus()
+                    online = command.get("online", True)
+                    presence.status = (
+                        pj.PJSUA_BUDDY_STATUS_ONLINE if online else pj.PJSUA_BUDDY_STATUS_OFFLINE
+                    )
+                    presence.activity = activities[command.get("activity") or "unknown"]
+                    presence.note = command.get("note") or ""
+                    account.setOnlineStatus(presence)
+                    emit("status_set", online=online)
+                elif command["cmd"] == "subscribe":
+                    uri = command["to"]
+                    watched = buddies.get(uri)
+                    if watched is None:
+                        buddy_config = pj.BuddyConfig()
+                        buddy_config.uri = uri
+                        buddy_config.subscribe = True
+                        watched = buddies[uri] = Buddy()
+                        watched.create(account, buddy_config)
+                    else:
+                        watched.subscribePresence(True)
+                    emit("subscribing", to=uri)
+                elif command["cmd"] == "unsubscribe":
+                    buddies[command["to"]].subscribePresence(False)
+                    emit("unsubscribing", to=command["to"])
                 elif command["cmd"] == "send":
                     uri = command["to"]
                     buddy = buddies.get(uri)
@@ -545,7 +710,7 @@ def _pjsua2_driver(config: dict[str, Any]) -> int:
                         buddy_config = pj.BuddyConfig()
                         buddy_config.uri = uri
                         buddy_config.subscribe = False
-                        buddy = buddies[uri] = pj.Buddy()
+                        buddy = buddies[uri] = Buddy()
                         buddy.create(account, buddy_config)
                     param = pj.SendInstantMessageParam()
                     param.content = command["text"]

@@ -144,6 +144,7 @@ class PresenceAgent:
         self._documents: dict[str, pidf.Presence] = {}
         self._waiting: dict[str, list[WaitingWatcher]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._contacts: dict[str, SipUri] = {}
         self._winfo_due: set[str] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -199,6 +200,22 @@ class PresenceAgent:
         contact = parse_sip_uri(f"sip:{host}:{sent_by.port}{transport}")
         headers = (("Allow-Events", self.registry.allow_events()),)
         return LocalEndpoint(sent_by, self.endpoint.stack.ids, contact, headers)
+
+    def contact_for(self, transport: str) -> SipUri:
+        """Our Contact for a subscription set up over ``transport``: our address on that
+        transport, where the subscriber sends its refreshes (a TCP-only client cannot
+        reach a UDP Contact). The notifier's own Contact if we have no such listener."""
+        contact = self._contacts.get(transport)
+        if contact is None:
+            if not any(item.transport == transport for item in self.endpoint.listeners):
+                return self.table.local.contact
+            sent_by = self.endpoint.sent_by(transport)
+            host = f"[{sent_by.host}]" if ":" in sent_by.host else sent_by.host
+            suffix = "" if transport == "udp" else f";transport={transport}"
+            contact = self._contacts[transport] = parse_sip_uri(
+                f"sip:{host}:{sent_by.port}{suffix}"
+            )
+        return contact
 
     def _lock(self, presentity: str) -> asyncio.Lock:
         return self._locks.setdefault(presentity, asyncio.Lock())
@@ -271,7 +288,9 @@ class PresenceAgent:
             incoming.respond(403, "Only the presentity may watch its watchers")
             return
         async with self._lock(presentity):
-            outcome = await self._create(request, package.name, presentity, watcher)
+            outcome = await self._create(
+                request, package.name, presentity, watcher, incoming.peer.transport
+            )
             self._answer(incoming, outcome)
             sub = outcome.subscription
             if outcome.created and sub is not None:
@@ -284,7 +303,7 @@ class PresenceAgent:
         self._flush()
 
     async def _create(
-        self, request: Request, event: str, presentity: str, watcher: str
+        self, request: Request, event: str, presentity: str, watcher: str, transport: str
     ) -> SubscribeOutcome:
         """Decide and render, then let the table create the subscription."""
         now = self._now()
@@ -303,7 +322,12 @@ class PresenceAgent:
                 document = await self._document_for(presentity, decision, content_type)
             now = self._now()
         return self.table.receive_subscribe(
-            request, now, decision=decision, document=document, resource=presentity
+            request,
+            now,
+            decision=decision,
+            document=document,
+            resource=presentity,
+            contact=self.contact_for(transport),
         )
 
     async def _presence(self, presentity: str) -> pidf.Presence:

@@ -251,6 +251,7 @@ class ResourceListServer:
             views=views,
             part_type=parts,
             salt=secrets.token_hex(8),
+            contact=self.service.agent.contact_for(incoming.peer.transport),
         )
         sub = outcome.subscription
         if outcome.created and sub is not None:

@@ -28,7 +28,7 @@ from parley.sip.core.subscription import (
 )
 from parley.sip.dialog import DialogId
 from parley.sip.errors import LocalProtocolError, ParseError
-from parley.sip.syntax import Request, Response
+from parley.sip.syntax import Request, Response, SipUri
 
 
 @dataclass(slots=True)
@@ -95,6 +95,7 @@ class ResourceListTable:
         views: Iterable[ResourceView],
         part_type: str,
         salt: str,
+        contact: SipUri | None = None,
     ) -> SubscribeOutcome:
         """A new SUBSCRIBE from ``owner`` (already authenticated) to its list
         ``resource`` (an AOR) showing ``views``: the table checks Event, Expires,
@@ -112,6 +113,7 @@ class ResourceListTable:
             content_type=content_type,
             resource=resource,
             resource_list=True,
+            contact=contact,
         )
         sub = outcome.subscription
         if outcome.created and sub is not None:

@@ -143,6 +143,7 @@ class SubscriptionTable:
         resource: str | None = None,
         resource_list: bool = False,
         over_tls: bool = False,
+        contact: SipUri | None = None,
     ) -> SubscribeOutcome:
         """Answer a SUBSCRIBE: create a subscription (no To tag), or refresh or end the one
         its dialog holds (§4.2.1.4); unknown dialogs get 481.
@@ -151,7 +152,9 @@ class SubscriptionTable:
         ``document`` (of ``content_type``, default the negotiated type) the state to send
         if already known, ``resource`` what it watches (default the Request-URI's AOR), and
         ``resource_list`` says the resource is an RFC 4662 list. Refreshes ignore them.
-        ``over_tls``: the request arrived over TLS. Never raises for the peer's mistakes.
+        ``over_tls``: the request arrived over TLS; ``contact``: our Contact for this
+        dialog (default ``local.contact``), the address on the transport it arrived over,
+        where the subscriber will send its refreshes. Never raises for the peer's mistakes.
         """
         if request.method != "SUBSCRIBE":
             raise LocalProtocolError(f"a {request.method} is not a SUBSCRIBE")
@@ -170,6 +173,7 @@ class SubscriptionTable:
                     resource=resource,
                     resource_list=resource_list,
                     over_tls=over_tls,
+                    contact=contact,
                 )
             except RemoteProtocolError as exc:
                 return self._refuse(request, exc.status_hint, exc.reason)
@@ -189,6 +193,7 @@ class SubscriptionTable:
         resource: str | None,
         resource_list: bool,
         over_tls: bool,
+        contact: SipUri | None,
     ) -> SubscribeOutcome:
         event = _event_of(request)
         package = None if event is None else self.registry.get(event.event_type)
@@ -211,7 +216,8 @@ class SubscriptionTable:
             # §4.2.1.3: not authorised -> 403 (polite blocking is the private way out).
             return self._refuse(request, 403)
         local_tag = self.local.ids.tag()
-        dialog = Dialog.uas(request, local_tag, over_tls=over_tls, local_target=self.local.contact)
+        target = self.local.contact if contact is None else contact
+        dialog = Dialog.uas(request, local_tag, over_tls=over_tls, local_target=target)
         expires = package.grant_expires(requested)
         fetch = expires == 0
         sub = NotifierSubscription(
@@ -232,7 +238,7 @@ class SubscriptionTable:
         if sub.id in self._subscriptions:
             raise LocalProtocolError(f"dialog {sub.id} already holds a subscription")
         extra = [
-            ("Contact", f"<{self.local.contact}>"),
+            ("Contact", f"<{target}>"),
             # §4.2.1.1: a 2xx to SUBSCRIBE MUST carry Expires, at most what was asked.
             ("Expires", str(expires)),
             self._allow_events(),
@@ -266,7 +272,9 @@ class SubscriptionTable:
         if requested is not None and 0 < requested < package.min_expires:
             return self._refuse(request, 423, extra=[("Min-Expires", str(package.min_expires))])
         expires = package.grant_expires(requested)
-        extra = [("Contact", f"<{self.local.contact}>"), ("Expires", str(expires))]
+        # The dialog's own Contact: the address on the transport it was set up over.
+        target = sub.dialog.local_target or self.local.contact
+        extra = [("Contact", f"<{target}>"), ("Expires", str(expires))]
         if sub.resource_list:
             extra.append(("Require", EVENTLIST))
         response = make_response(request, self._accepted_status, extra=extra)

@@ -769,3 +769,14 @@ def test_next_deadline_across_many_subscriptions() -> None:
         seen.extend(table.outgoing())
     assert len(seen) == 2000 and len(table) == 0
     assert all(state_of(n).reason == Reason.TIMEOUT for n in seen)
+
+
+def test_contact_of_the_transport_the_subscribe_came_over() -> None:
+    # A TCP-only subscriber must be told a TCP address for its refreshes (seen with pjsua2).
+    table = notifier()
+    tcp = parse_sip_uri("sip:192.0.2.9:5070;transport=tcp")
+    outcome = table.receive_subscribe(subscribe(), 0.0, document=PIDF_CLOSED, contact=tcp)
+    assert outcome.response.headers.get("Contact") == f"<{tcp}>"
+    assert only(table).headers.get("Contact") == f"<{tcp}>"
+    refresh = subscribe(to_tag=_id(outcome).local_tag, call_id=_id(outcome).call_id, cseq=2)
+    assert table.receive_subscribe(refresh, 1.0).response.headers.get("Contact") == f"<{tcp}>"
