@@ -1,4 +1,6 @@
-"""The ``parley`` command: ``serve``, and ``user`` to manage accounts."""
+"""The ``parley`` command: ``serve``, ``user`` to manage accounts, ``status`` of a server;
+and as a user: ``send``, ``watch``, ``status WORD``, ``buddies``, ``requests``, ``login``
+(:mod:`parley.apps.client_commands`, :mod:`parley.apps.commands`)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,12 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from parley.apps import client_commands, commands
 from parley.apps.client_commands import add_account_options
+from parley.apps.commands import login, xcap
+from parley.apps.commands import presence as presence_commands
 from parley.apps.config import ConfigError, ServerConfig, build_config, load_file
+from parley.apps.tui.command import add_chat_parser, run_chat
 
 T = TypeVar("T")
 
@@ -54,14 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer SUBSCRIBE with 202 Accepted as RFC 3265 notifiers did (default 200)",
     )  # fmt: skip
 
-    status = sub.add_parser("status", help="registrations and stored messages of a server")
+    status = sub.add_parser(
+        "status",
+        help='publish your status (status away "in a meeting"); without WORD: '
+        "registrations and stored messages of a server",
+    )
     _add_common(status)
     status.add_argument("--json", action="store_true", help="one JSON object")
+    presence_commands.add_status_arguments(status)
+    add_account_options(status, json_output=False)
 
     sender = sub.add_parser("send", help="send an instant message")
     add_account_options(sender)
     sender.add_argument("to", help="recipient, user@domain")
     sender.add_argument("text", help="the message")
+    commands.add_parsers(sub)
+    add_chat_parser(sub)  # the terminal chat client (Textual, imported when it runs)
 
     user = sub.add_parser("user", help="manage accounts (works while the server runs)")
     user_sub = user.add_subparsers(dest="action", required=True)
@@ -201,6 +215,21 @@ async def _status_command(args: argparse.Namespace, config: ServerConfig) -> int
     return 0
 
 
+def _client_command(args: argparse.Namespace) -> commands.Command | None:
+    """The coroutine function of a command that acts as a user, or None."""
+    if args.command == "status":
+        return presence_commands.publish_status if args.word is not None else None
+    table: dict[str, commands.Command] = {
+        "send": client_commands.send,
+        "watch": presence_commands.watch,
+        "buddies": xcap.buddies,
+        "requests": xcap.requests,
+        "login": login.login,
+        "logout": login.logout,
+    }
+    return table.get(args.command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -208,10 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        if args.command == "send":
-            from parley.apps import client_commands
-
-            return run_async(lambda: client_commands.send(args))
+        if args.command == "chat":
+            return run_chat(args)  # runs its own event loop, Textual's
+        client_command = _client_command(args)
+        if client_command is not None:
+            return run_async(lambda: commands.run(args, client_command))
         config = server_config(args)
         if args.command == "serve":
             import gc
