@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from parley.payloads import pidf, rpid
 from parley.payloads.extensions import Note
 from parley.runtime.endpoint import ServerRequest
+from parley.runtime.timer import DeadlineTimer
 from parley.sip.core.subscription import (
     PRESENCE,
     Authorization,
@@ -89,8 +90,7 @@ class PeerNotifier:
             self.registry, local, NotifierConfig(rfc3265_accepted=accepted_202)
         )
         self.presence = self.status_presence(False)
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = DeadlineTimer(self._on_timer)
         account.event_hooks.append(self._on_request)
 
     # -- our state ---------------------------------------------------------------------
@@ -226,19 +226,9 @@ class PeerNotifier:
         return asyncio.get_running_loop().time()
 
     def _arm(self) -> None:
-        deadline = self.table.next_deadline()
-        if deadline == self._timer_at and (deadline is None or self._timer is not None):
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = deadline
-        if deadline is not None:
-            self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
+        self._timer.arm(self.table.next_deadline())
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
         # Expiries (terminated;reason=timeout, §4.2.1.4) and coalesced NOTIFYs (§6.12).
         self.table.handle_timeout(self._now())
         self._flush()
@@ -250,9 +240,7 @@ class PeerNotifier:
         for sub in self.table:
             self.table.terminate(sub.id, Reason.DEACTIVATED, now)
         self._flush()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         if self._on_request in self.account.event_hooks:
             self.account.event_hooks.remove(self._on_request)
 

@@ -31,6 +31,7 @@ from typing import Any
 from parley.payloads import pidf
 from parley.payloads.watcherinfo import Watcher
 from parley.runtime.endpoint import Endpoint, ServerRequest
+from parley.runtime.timer import DeadlineTimer
 from parley.services.auth import DigestAuthenticator
 from parley.services.presence import winfo
 from parley.services.presence.authorization import PresenceAuthorizer
@@ -146,8 +147,7 @@ class PresenceAgent:
         self._locks: dict[str, asyncio.Lock] = {}
         self._contacts: dict[str, SipUri] = {}
         self._winfo_due: set[str] = set()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = DeadlineTimer(self._on_timer)
         self._winfo_timer: asyncio.TimerHandle | None = None
         self._flushing = False
         self._again = False
@@ -178,10 +178,10 @@ class PresenceAgent:
     async def close(self) -> None:
         """Stop the timer and tasks and save every subscription (a clean shutdown)."""
         self.started = False
-        for timer in (self._timer, self._winfo_timer):
-            if timer is not None:
-                timer.cancel()
-        self._timer = self._winfo_timer = None
+        self._timer.cancel()
+        if self._winfo_timer is not None:
+            self._winfo_timer.cancel()
+        self._winfo_timer = None
         for task in list(self._tasks):
             task.cancel()
         await self.store.close()
@@ -566,19 +566,9 @@ class PresenceAgent:
     # -- time ------------------------------------------------------------------------------
 
     def _arm(self) -> None:
-        deadline = self.table.next_deadline()
-        if deadline == self._timer_at and (deadline is None or self._timer is not None):
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = deadline
-        if deadline is not None and self.started:
-            self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
+        self._timer.arm(self.table.next_deadline() if self.started else None)
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
         # Expiries (terminated;reason=timeout, §4.2.1.4) and coalesced NOTIFYs (§6.12).
         self.table.handle_timeout(self._now())
         self._flush()

@@ -39,6 +39,7 @@ from parley.payloads import pidf, resourcelists
 from parley.payloads.errors import PayloadError
 from parley.payloads.rlmi import InstanceState
 from parley.runtime.endpoint import ServerRequest
+from parley.runtime.timer import DeadlineTimer
 from parley.services.presence.authorization import DOCUMENT_NAME, RESOURCE_LISTS_AUID
 from parley.services.presence.composition import neutral_presence, render
 from parley.services.presence.delivery import NextHop
@@ -121,8 +122,7 @@ class ResourceListServer:
         # resources were being looked up (before it could be told) is not lost.
         self._notices = 0
         self._worker: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = DeadlineTimer(self._on_timer)
         self._flushing = False
         self._again = False
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -165,9 +165,7 @@ class ResourceListServer:
     async def close(self) -> None:
         """Stop, and save every subscription (a clean shutdown)."""
         self.started = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         tasks = [t for t in (self._worker, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -428,19 +426,9 @@ class ResourceListServer:
         self._flush()
 
     def _arm(self) -> None:
-        deadline = self.lists.next_deadline()
-        if deadline == self._timer_at and (deadline is None or self._timer is not None):
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = deadline
-        if deadline is not None and self.started:
-            self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
+        self._timer.arm(self.lists.next_deadline() if self.started else None)
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
         # Expiries (terminated;reason=timeout) and NOTIFYs the rate limit held back.
         self.lists.handle_timeout(self._now())
         self._flush()
