@@ -16,14 +16,13 @@ are PIDF, or the seed's CPIM-PIDF when the SUBSCRIBE's Accept asks only for it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from parley.payloads import pidf, rpid
-from parley.payloads.extensions import Note
+from parley.client.presence import device_presence
+from parley.payloads import pidf
 from parley.runtime.endpoint import ServerRequest
 from parley.runtime.timer import DeadlineTimer
 from parley.sip.core.subscription import (
@@ -51,11 +50,6 @@ Authorizer = Callable[[str], Authorization]
 
 def _allow_everyone(watcher: str) -> Authorization:
     return Authorization.ALLOW
-
-
-def _stable_id(prefix: str, *parts: str) -> str:
-    # RFC 3863 §4.1.2: a tuple keeps its id across documents.
-    return prefix + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:10]
 
 
 class PeerNotifier:
@@ -101,20 +95,10 @@ class PeerNotifier:
         """Our presence document: one tuple (basic status, and our Contact when open, as
         the seed's second NOTIFY tells where Poisson is reached) and, with activities or a
         note, a person carrying them as RPID (RFC 4480)."""
-        aor = self.account.aor
         contact = self.account.contact.strip("<>")
-        values = tuple(dict.fromkeys(activities))
-        persons: tuple[pidf.Person, ...] = ()
-        if values or note is not None:
-            extensions = (rpid.Activities(values),) if values else ()
-            notes = (Note(note),) if note is not None else ()
-            persons = (pidf.Person(_stable_id("p", aor), notes, extensions=extensions),)
-        service = pidf.Tuple(
-            _stable_id("t", aor),
-            pidf.Status(pidf.Basic.OPEN if open else pidf.Basic.CLOSED),
-            pidf.Contact(contact) if open else None,
+        return device_presence(
+            self.account.aor, contact, open, activities, note, contact_when_closed=False
         )
-        return pidf.Presence(f"sip:{aor}", (service,), persons)
 
     def set_status(
         self,

@@ -496,6 +496,32 @@ def _stable_id(prefix: str, *parts: str) -> str:
     return prefix + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:10]
 
 
+def device_presence(
+    aor: str,
+    contact: str,
+    open: bool = True,
+    activities: Iterable[str] = (),
+    note: str | None = None,
+    *,
+    contact_when_closed: bool = True,
+) -> pidf.Presence:
+    """One device's presence: a tuple (basic status and the device's Contact, where it is
+    reached, as in the seed's second NOTIFY) and, with activities or a note, a person
+    carrying them as RPID (RFC 4480 §3.2). Ids are stable per AOR and Contact."""
+    values = tuple(dict.fromkeys(activities))
+    persons: tuple[pidf.Person, ...] = ()
+    if values or note is not None:
+        extensions = (rpid.Activities(values),) if values else ()
+        notes = (Note(note),) if note is not None else ()
+        persons = (pidf.Person(_stable_id("p", aor), notes, extensions=extensions),)
+    service = pidf.Tuple(
+        _stable_id("t", aor, contact),
+        pidf.Status(pidf.Basic.OPEN if open else pidf.Basic.CLOSED),
+        pidf.Contact(contact) if open or contact_when_closed else None,
+    )
+    return pidf.Presence(f"sip:{aor}", (service,), persons)
+
+
 class PresenceClient:
     """The presence side of ``account``: one publication (this device's status) and any
     number of watches."""
@@ -519,22 +545,9 @@ class PresenceClient:
         activities: Iterable[str] = (),
         note: str | None = None,
     ) -> bytes:
-        """This device's PIDF: one tuple (basic status and our Contact) and, with
-        activities or a note, a person carrying them as RPID (RFC 4480 §3.2)."""
-        aor = self.account.aor
+        """This device's PIDF (:func:`device_presence`)."""
         contact = self.account.contact.strip("<>")
-        values = tuple(dict.fromkeys(activities))
-        persons: tuple[pidf.Person, ...] = ()
-        if values or note is not None:
-            extensions = (rpid.Activities(values),) if values else ()
-            notes = (Note(note),) if note is not None else ()
-            persons = (pidf.Person(_stable_id("p", aor), notes, extensions=extensions),)
-        service = pidf.Tuple(
-            _stable_id("t", aor, contact),
-            pidf.Status(pidf.Basic.OPEN if open else pidf.Basic.CLOSED),
-            pidf.Contact(contact),
-        )
-        return pidf.serialize(pidf.Presence(f"sip:{aor}", (service,), persons))
+        return pidf.serialize(device_presence(self.account.aor, contact, open, activities, note))
 
     async def publish_status(
         self,
