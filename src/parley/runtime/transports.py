@@ -27,6 +27,7 @@ import itertools
 import logging
 import socket
 import ssl
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -123,7 +124,7 @@ class TransportConfig:
     ws_ping_interval: float | None = 20.0
     read_chunk: int = 64 * 1024
     #: SO_RCVBUF asked for on UDP sockets (0 keeps the system default).
-    udp_receive_buffer: int = 4 * 1024 * 1024
+    udp_receive_buffer: int = 16 * 1024 * 1024
 
 
 class TransportError(Exception):
@@ -204,6 +205,26 @@ def _host(address: Any) -> str:
 
 def _is_ipv6(host: str) -> bool:
     return ":" in host
+
+
+#: Linux's SO_RCVBUFFORCE, which the socket module does not name.
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform == "linux" else None)
+
+
+def _grow_receive_buffer(sock: Any, size: int) -> None:
+    """Room for bursts on a UDP socket: the default (~200 KB, a few hundred datagrams)
+    overflows during a garbage collection pause at a few thousand requests per second, or
+    when the 200 OKs to a fan-out of 10,000 NOTIFYs come back while we still send; each
+    datagram lost costs a retransmission 500 ms later. SO_RCVBUFFORCE (allowed to root)
+    goes beyond net.core.rmem_max, to which SO_RCVBUF is capped."""
+    for option in (_SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
+            return
+        except OSError:
+            continue
 
 
 def _pick_listener(listeners: Sequence[Listener], sockname: Any) -> Listener:
@@ -488,11 +509,7 @@ class TransportLayer:
         )
         sock = transport.get_extra_info("socket")
         if sock is not None and self.config.udp_receive_buffer:
-            # Room for a burst: the default (~200 KB, a few hundred datagrams) overflows
-            # during a garbage collection pause at a few thousand requests per second, and
-            # each loss costs a retransmission 500 ms later. The kernel caps it at rmem_max.
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.config.udp_receive_buffer)
+            _grow_receive_buffer(sock, self.config.udp_receive_buffer)
         sockname = transport.get_extra_info("sockname")
         listener = Listener("udp", _host(sockname), int(sockname[1]))
         holder.append(listener)

@@ -78,14 +78,6 @@ def _aor(uri: object) -> str | None:
     return uri.aor if isinstance(uri, SipUri) and uri.user is not None else None
 
 
-def notify_dialog(notify: Request) -> DialogId:
-    """The id of the dialog a NOTIFY *we sent* belongs to (From is us, To the watcher)."""
-    local_tag = notify.from_.tag
-    if local_tag is None:
-        raise LocalProtocolError("our NOTIFY has no From tag")
-    return DialogId(notify.call_id, local_tag, notify.to.tag)
-
-
 class PresenceAgent:
     """Notifier of ``presence`` and ``presence.winfo`` for the users of ``proxy``'s domains.
 
@@ -517,8 +509,8 @@ class PresenceAgent:
         try:
             while True:
                 self._again = False
-                for notify in self.table.outgoing():
-                    self._dispatch(notify)
+                for dialog_id, notify in self.table.outgoing_by_dialog():
+                    self._dispatch(dialog_id, notify)
                 if not self._again:
                     break
         finally:
@@ -527,9 +519,8 @@ class PresenceAgent:
             self._winfo_timer = asyncio.get_running_loop().call_later(WINFO_BATCH, self._on_winfo)
         self._arm()
 
-    def _dispatch(self, notify: Request) -> None:
+    def _dispatch(self, dialog_id: DialogId, notify: Request) -> None:
         try:
-            dialog_id = notify_dialog(notify)
             value = notify.headers.get("Subscription-State") or ""
             # Only a final NOTIFY needs reading (its reason); the others go as they are.
             state = SubscriptionState.parse(value) if value.startswith("terminated") else None
@@ -585,4 +576,4 @@ def _phrase(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)[:120]
 
 
-__all__ = ["PRESENCE_EVENT", "WINFO_EVENT", "PresenceAgent", "PresenceSource", "notify_dialog"]
+__all__ = ["PRESENCE_EVENT", "WINFO_EVENT", "PresenceAgent", "PresenceSource"]

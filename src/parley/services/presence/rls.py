@@ -45,7 +45,7 @@ from parley.services.presence.composition import neutral_presence, render
 from parley.services.presence.delivery import NextHop
 from parley.services.presence.persistence import SubscriptionStore
 from parley.services.presence.rls_state import Buddy, ResourceView, buddies, list_owner
-from parley.services.presence.rls_table import ResourceListTable, notify_dialog
+from parley.services.presence.rls_table import ResourceListTable
 from parley.services.presence.sending import NotifySender
 from parley.sip.core.subscription import (
     Authorization,
@@ -390,20 +390,15 @@ class ResourceListServer:
         try:
             while True:
                 self._again = False
-                for notify in self.lists.outgoing():
-                    self._dispatch(notify)
+                for dialog_id, notify in self.lists.outgoing():
+                    self._dispatch(dialog_id, notify)
                 if not self._again:
                     break
         finally:
             self._flushing = False
         self._arm()
 
-    def _dispatch(self, notify: Request) -> None:
-        try:
-            dialog_id = notify_dialog(notify)
-        except (ParseError, LocalProtocolError):
-            log.exception("unusable NOTIFY from the table")
-            return
+    def _dispatch(self, dialog_id: DialogId, notify: Request) -> None:
         self.store.touched(dialog_id)  # a new CSeq and version, or its end
         self.sender.send(dialog_id, notify, last=dialog_id not in self.lists)
 

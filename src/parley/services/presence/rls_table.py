@@ -27,7 +27,7 @@ from parley.sip.core.subscription import (
     SubscriptionTable,
 )
 from parley.sip.dialog import DialogId
-from parley.sip.errors import LocalProtocolError, ParseError
+from parley.sip.errors import ParseError
 from parley.sip.syntax import Request, Response, SipUri
 
 
@@ -39,14 +39,6 @@ class ListSubscription:
     owner: str
     view: ListView
     part_type: str
-
-
-def notify_dialog(notify: Request) -> DialogId:
-    """The id of the dialog a NOTIFY *we sent* belongs to (From is us, To the subscriber)."""
-    local_tag = notify.from_.tag
-    if local_tag is None:
-        raise LocalProtocolError("our NOTIFY has no From tag")
-    return DialogId(notify.call_id, local_tag, notify.to.tag)
 
 
 class ResourceListTable:
@@ -190,12 +182,11 @@ class ResourceListTable:
 
     # -- the table's other inputs ----------------------------------------------------------
 
-    def outgoing(self) -> list[Request]:
+    def outgoing(self) -> list[tuple[DialogId, Request]]:
         """The NOTIFYs to send, oldest first. Each with a body ends a partial state; the
         subscriptions whose final NOTIFY is among them are forgotten (``in`` is False)."""
-        out = self.table.outgoing()
-        for notify in out:
-            dialog_id = notify_dialog(notify)
+        out = self.table.outgoing_by_dialog()
+        for dialog_id, notify in out:
             entry = self._lists.get(dialog_id)
             if entry is not None and notify.body:
                 entry.view.sent()
@@ -253,4 +244,4 @@ class ResourceListTable:
         self._unindex(dialog_id)
 
 
-__all__ = ["ListSubscription", "ResourceListTable", "notify_dialog"]
+__all__ = ["ListSubscription", "ResourceListTable"]

@@ -108,7 +108,7 @@ class SubscriptionTable:
         self._by_resource: dict[tuple[str, str], dict[DialogId, None]] = {}
         self._heap: list[tuple[float, int, NotifierSubscription]] = []
         self._counter = itertools.count()
-        self._outgoing: list[Request] = []
+        self._outgoing: list[tuple[DialogId, Request]] = []
 
     # -- lookups -----------------------------------------------------------------------
 
@@ -411,6 +411,11 @@ class SubscriptionTable:
 
     def outgoing(self) -> list[Request]:
         """The NOTIFYs to send, oldest first; the list is handed over and emptied."""
+        return [notify for _, notify in self.outgoing_by_dialog()]
+
+    def outgoing_by_dialog(self) -> list[tuple[DialogId, Request]]:
+        """:meth:`outgoing`, each NOTIFY with its dialog's id (a notifier sending to
+        thousands of watchers need not read them back from the NOTIFYs)."""
         out, self._outgoing = self._outgoing, []
         return out
 
@@ -453,7 +458,7 @@ class SubscriptionTable:
         """Queue what a subscription sent, then drop it if it ended or re-file its
         deadline."""
         if notify is not None:
-            self._outgoing.append(notify)
+            self._outgoing.append((sub.id, notify))
         if sub.state is NotifierState.TERMINATED:
             self._remove(sub)
         else:

@@ -246,7 +246,7 @@ def start(
 
 def sent(table: ResourceListTable) -> list[tuple[SubscriptionState, rlmi.List | None]]:
     out = []
-    for notify in table.outgoing():
+    for _, notify in table.outgoing():
         wire = parse_message(notify.to_bytes())
         assert isinstance(wire, Request) and "eventlist" in wire.headers.values("Require")
         state = SubscriptionState.parse(wire.headers.get("Subscription-State") or "")
@@ -339,7 +339,7 @@ def test_a_failed_notify_forgets_the_subscription(status: int) -> None:
     table = lists()
     outcome = start(table)
     assert outcome.subscription is not None
-    (notify,) = table.outgoing()
+    ((_, notify),) = table.outgoing()
     response = parse_message(make_response(notify, status).to_bytes())
     assert isinstance(response, Response)
     assert table.receive_notify_response(response)
