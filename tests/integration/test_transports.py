@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,6 +215,25 @@ async def test_udp_roundtrip(make_layer: LayerFactory, host: str) -> None:
         assert addr[1] == listener.port
     finally:
         client.close()
+
+
+async def test_waiting_datagrams_are_read_on_demand(make_layer: LayerFactory) -> None:
+    # What the endpoint does before its timers fire: answers that already arrived are
+    # handled first, without waiting for the event loop's next poll.
+    layer, rec, [listener] = await make_layer([ListenSpec("udp", "127.0.0.1", 0)])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        for n in range(3):
+            client.sendto(sip(body=b"n%d" % n), ("127.0.0.1", listener.port))
+        for _ in range(200):  # the kernel queues them at once on loopback; be patient
+            if select.select([layer._udp_readers[0][0]], [], [], 0.01)[0]:
+                break
+        time.sleep(0.05)
+        # No await in between: only read_pending_udp can have read them.
+        assert layer.read_pending_udp() == 3
+        assert [rec.messages.get_nowait()[0] for _ in range(3)] == [
+            sip(body=b"n%d" % n) for n in range(3)
+        ]
+        assert layer.read_pending_udp() == 0
 
 
 async def test_udp_oversize_datagram_is_dropped(make_layer: LayerFactory) -> None:

@@ -266,6 +266,9 @@ class Endpoint:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
+        # Answers already here come first: a retransmission for a request whose response
+        # waits unread is wasted on both sides (see TransportLayer.read_pending_udp).
+        self.transports.read_pending_udp()
         self.stack.handle_timeout(self._now_loop().time())
         self._flush()
 

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import socket
 import ssl
 import sys
@@ -450,6 +451,9 @@ class TransportLayer:
         self._client_ssl = client_ssl
         self._listeners: list[Listener] = []
         self._udp: dict[Listener, asyncio.DatagramTransport] = {}
+        # A second handle on each UDP socket, to read what is waiting on demand
+        # (read_pending_udp), with the protocol that handles it.
+        self._udp_readers: list[tuple[socket.socket, _UdpProtocol]] = []
         self._servers: list[asyncio.Server] = []
         self._ws_servers: list[WsServer] = []
         self._ids = itertools.count(1)
@@ -502,14 +506,18 @@ class TransportLayer:
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if _is_ipv6(spec.host) else socket.AF_INET
         holder: list[Listener] = []
-        transport, _ = await loop.create_datagram_endpoint(
+        transport, protocol = await loop.create_datagram_endpoint(
             lambda: _UdpProtocol(self, holder),
             local_addr=(spec.host, spec.port),
             family=family,
         )
         sock = transport.get_extra_info("socket")
-        if sock is not None and self.config.udp_receive_buffer:
-            _grow_receive_buffer(sock, self.config.udp_receive_buffer)
+        if sock is not None:
+            if self.config.udp_receive_buffer:
+                _grow_receive_buffer(sock, self.config.udp_receive_buffer)
+            reader = socket.socket(family, socket.SOCK_DGRAM, fileno=os.dup(sock.fileno()))
+            reader.setblocking(False)
+            self._udp_readers.append((reader, protocol))
         sockname = transport.get_extra_info("sockname")
         listener = Listener("udp", _host(sockname), int(sockname[1]))
         holder.append(listener)
@@ -579,6 +587,9 @@ class TransportLayer:
             conn.abort()
         for udp in self._udp.values():
             udp.close()
+        for reader, _ in self._udp_readers:
+            reader.close()
+        self._udp_readers.clear()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for server in self._servers:
@@ -658,6 +669,29 @@ class TransportLayer:
         self.stats.sent[(peer.transport, message_kind(data))] += 1
         if self.tracer is not None:
             self._call(self.tracer, "send", peer.transport, local, peer, data)
+
+    def read_pending_udp(self, limit: int = 16384) -> int:
+        """Handle the datagrams already waiting on our UDP sockets (at most ``limit``),
+        now rather than at the event loop's next poll; returns how many.
+
+        The loop runs due timers before it polls the sockets: after a long stretch of work
+        (a fan-out of 10,000 NOTIFYs) the retransmission timers of the first requests
+        would fire while their answers sit unread in the socket (RFC 3261 §17.1.2.2,
+        Timer E). The endpoint reads first, then lets the timers run.
+        """
+        handled = 0
+        for reader, protocol in list(self._udp_readers):
+            while handled < limit:
+                try:
+                    data, addr = reader.recvfrom(self.config.max_udp_message + 1)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:
+                    protocol.error_received(exc)
+                    break
+                handled += 1
+                protocol.datagram_received(data, addr)
+        return handled
 
     # -- TCP / TLS -----------------------------------------------------------------------
 

@@ -72,6 +72,10 @@ WINFO_EVENT = "presence.winfo"
 #: one presentity costs one document listing them all, not one per subscription (the table
 #: would coalesce the NOTIFYs anyway, RFC 3857 §5.3 via RFC 6665 §7.2's rate limit).
 WINFO_BATCH = 0.05
+#: A fan-out sends its NOTIFYs in chunks of this many watchers, the first while the last
+#: are still being built. (Their 200 OKs are read before any is retransmitted: see the
+#: endpoint's timer.)
+FANOUT_CHUNK = 256
 
 
 def _aor(uri: object) -> str | None:
@@ -386,7 +390,8 @@ class PresenceAgent:
             presence = self._documents[presentity] = await self.presence_of(presentity)
             now = self._now()
             rendered: dict[str, bytes] = {}
-            for sub in self.table.watchers(presentity, PRESENCE_EVENT):
+            watchers = self.table.watchers(presentity, PRESENCE_EVENT)
+            for count, sub in enumerate(watchers, 1):
                 if sub.state is not NotifierState.ACTIVE:
                     continue  # pending: nothing may leak (RFC 3856 §6.6)
                 source = neutral_presence(presentity) if sub.blocked else presence
@@ -396,6 +401,8 @@ class PresenceAgent:
                     document = rendered[key] = render(source, sub.content_type)
                 if document != sub.document:
                     self.table.update(sub.id, document, now)
+                if count % FANOUT_CHUNK == 0:
+                    self._flush()
         self._flush()
 
     async def reauthorize(self, presentity: str, watcher: str | None = None) -> None:
