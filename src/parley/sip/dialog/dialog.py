@@ -22,6 +22,7 @@ from types import MappingProxyType
 from parley.sip.errors import LocalProtocolError, ParseError, RemoteProtocolError
 from parley.sip.syntax import (
     MAGIC_COOKIE,
+    CSeq,
     Headers,
     Message,
     NameAddr,
@@ -30,6 +31,7 @@ from parley.sip.syntax import (
     Response,
     SipUri,
     Uri,
+    Via,
     format_host,
 )
 
@@ -558,6 +560,11 @@ class Dialog:
             # as before unless it changed.
             fields.append(fixed.contact)
         headers = Headers._from_parsed(fields)
+        # What the transaction layer reads back at once (§17.1.3 keys on the top Via's
+        # branch and the CSeq method): known already, so not parsed again.
+        via_params = Params([("branch", branch), ("rport", None)])
+        headers._parsed["via0"] = Via(transport.upper(), format_host(host), port, via_params)
+        headers._parsed["cseq"] = CSeq(seq, method)
         for name, value in extra:
             headers.add(name, value)  # checks the caller's names and values
         request = Request(method, fixed.request_uri, headers, body)
