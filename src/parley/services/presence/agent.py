@@ -25,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from parley.payloads import pidf
 from parley.payloads.watcherinfo import Watcher
 from parley.runtime.endpoint import Endpoint, ServerRequest
+from parley.runtime.tasks import BackgroundTasks
 from parley.runtime.timer import DeadlineTimer
 from parley.services.auth import DigestAuthenticator
 from parley.services.presence import winfo
@@ -147,7 +148,7 @@ class PresenceAgent:
         self._winfo_timer: asyncio.TimerHandle | None = None
         self._flushing = False
         self._again = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks("presence task")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -178,8 +179,7 @@ class PresenceAgent:
         if self._winfo_timer is not None:
             self._winfo_timer.cancel()
         self._winfo_timer = None
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.close()
         await self.store.close()
 
     def _local_endpoint(self) -> LocalEndpoint:
@@ -219,18 +219,8 @@ class PresenceAgent:
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
 
-    def _spawn(self, work: Awaitable[Any]) -> None:
-        async def run() -> None:
-            try:
-                await work
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("presence task failed")
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        self._tasks.spawn(work)
 
     # -- SUBSCRIBE -------------------------------------------------------------------------
 

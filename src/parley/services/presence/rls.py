@@ -32,13 +32,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from parley.payloads import pidf, resourcelists
 from parley.payloads.errors import PayloadError
 from parley.payloads.rlmi import InstanceState
 from parley.runtime.endpoint import ServerRequest
+from parley.runtime.tasks import BackgroundTasks
 from parley.runtime.timer import DeadlineTimer
 from parley.services.presence.authorization import DOCUMENT_NAME, RESOURCE_LISTS_AUID
 from parley.services.presence.composition import neutral_presence, render
@@ -125,7 +126,7 @@ class ResourceListServer:
         self._timer = DeadlineTimer(self._on_timer)
         self._flushing = False
         self._again = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks("resource list task")
 
     def attach(self) -> None:
         """Register with the presence service: SUBSCRIBEs to list URIs come here, and
@@ -166,27 +167,17 @@ class ResourceListServer:
         """Stop, and save every subscription (a clean shutdown)."""
         self.started = False
         self._timer.cancel()
-        tasks = [t for t in (self._worker, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._worker is not None:
+            self._worker.cancel()
+        worker = [self._worker] if self._worker is not None else []
+        await asyncio.gather(self._tasks.close(), *worker, return_exceptions=True)
         await self.store.close()
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
 
-    def _spawn(self, work: Any) -> None:
-        async def run() -> None:
-            try:
-                await work
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("resource list task failed")
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        self._tasks.spawn(work)
 
     # -- SubscriptionHandler ---------------------------------------------------------------
 

@@ -10,7 +10,7 @@ cannot be found, ends the subscription as a 408 would (§4.2.2): ``on_failed`` i
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from parley.runtime.endpoint import Endpoint
@@ -36,7 +36,7 @@ class NotifySender:
         local_transport: Callable[[], str],
         on_response: Callable[[DialogId, Response], None],
         on_failed: Callable[[DialogId], None],
-        spawn: Callable[[Awaitable[Any]], None],
+        spawn: Callable[[Coroutine[Any, Any, Any]], None],
     ) -> None:
         self.endpoint = endpoint
         self.next_hop = next_hop

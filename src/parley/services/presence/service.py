@@ -20,6 +20,7 @@ from parley.payloads import pidf, resourcelists
 from parley.payloads.errors import PayloadError
 from parley.payloads.presrules import Ruleset, SubHandling
 from parley.runtime.endpoint import Endpoint, ServerRequest
+from parley.runtime.tasks import BackgroundTasks
 from parley.services.auth import DigestAuthenticator
 from parley.services.presence.agent import PresenceAgent
 from parley.services.presence.authorization import (
@@ -104,7 +105,7 @@ class PresenceService:
         #: The resource list server (RFC 4662) of our users' buddy lists.
         self.rls = ResourceListServer(self)
         self.rls.attach()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks("presence update")
         self._runner: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -120,11 +121,8 @@ class PresenceService:
         """Stop, and save every subscription."""
         if self._runner is not None:
             self._runner.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(
-            *(t for t in (self._runner, *self._tasks) if t is not None), return_exceptions=True
-        )
+        runner = [self._runner] if self._runner is not None else []
+        await asyncio.gather(self._tasks.close(), *runner, return_exceptions=True)
         await self.rls.close()
         await self.agent.close()
 
@@ -306,16 +304,7 @@ class PresenceService:
             await self.resource_lists_changed(aor, before, after)
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
-        # The coroutine is the task itself: cancelled before it ran (at close), it is
-        # still closed properly rather than left never awaited.
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("presence update failed", exc_info=task.exception())
+        self._tasks.spawn(work)
 
 
 def _bare(watcher: str) -> str:
