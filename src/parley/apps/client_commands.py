@@ -35,7 +35,7 @@ EXIT_USAGE = 2  # bad flags or settings
 EXIT_UNREACHABLE = 3  # no answer from the server
 EXIT_AUTH = 4  # wrong password or unknown account
 
-TRANSPORTS = ("udp", "tcp", "tls")
+TRANSPORTS = ("udp", "tcp")  # the SDK has no TLS or WebSocket client transport yet
 SETTINGS = ("account", "server", "transport", "xcap")
 #: The XCAP root's port and path on a Parley server (``parley serve``'s HTTP default).
 DEFAULT_XCAP_PORT = 8080
