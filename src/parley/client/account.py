@@ -27,10 +27,11 @@ from parley.client.connectivity import (
 )
 from parley.client.notifier import PeerNotifier
 from parley.runtime.endpoint import Endpoint, ServerRequest
+from parley.runtime.tls import client_context
 from parley.runtime.transports import ListenSpec
 from parley.sip.auth.challenge import DigestChallenge, parse_challenges, serialize_credentials
 from parley.sip.auth.digest import build_authorization, choose_challenges
-from parley.sip.core.uac import build_request
+from parley.sip.core.uac import SentBy, build_request
 from parley.sip.errors import LocalProtocolError, ParseError
 from parley.sip.syntax import Request, Response, SipUri, parse_uri
 from parley.sip.transport.address import Peer
@@ -92,12 +93,16 @@ class Account:
     its own AOR itself (``peer=True`` does that next to a server too; ``notifier_202``
     answers them 202 as the seed does, else 200).
 
-    ``transport`` is ``udp`` or ``tcp``; the account listens on ``local_host``
+    ``transport`` is ``udp``, ``tcp`` or ``tls``; the account listens on ``local_host``
     (port ``local_port``, 0 for any). ``expires`` is the registration time asked for; it is
     refreshed before it runs out, kept alive by CRLF pings every ``keepalive_interval``
     seconds on TCP/TLS (None: none), and after a lost connection or server restart the
     account registers again with ``reconnect`` backoff, then re-publishes and re-subscribes.
     ``tracer(direction, transport, local, peer, data)`` sees every message on the wire.
+    Over TLS the account connects out and takes requests back over that connection (RFC
+    5626 §5.3; it listens on TCP only to have an address for its Via and Contact); the
+    server's certificate is checked against ``tls_ca`` (a CA file; None: the system's
+    trust store), host name included (RFC 5922).
     """
 
     def __init__(
@@ -119,6 +124,7 @@ class Account:
         reconnect: ReconnectPolicy | None = None,
         typing_idle_timeout: float = 15.0,
         tracer: Any = None,
+        tls_ca: str | os.PathLike[str] | None = None,
     ) -> None:
         user, _, domain = aor.partition("@")
         if not user or not domain:
@@ -143,7 +149,10 @@ class Account:
         #: Typing notifications received (RFC 3994), never mixed with ``messages``.
         self.typing: asyncio.Queue[TypingEvent] = asyncio.Queue()
         self.endpoint = Endpoint(
-            self._handle, tracer=tracer, on_connection_closed=self._connection_closed
+            self._handle,
+            tracer=tracer,
+            on_connection_closed=self._connection_closed,
+            client_ssl=client_context(verify=True, cafile=tls_ca) if transport == "tls" else None,
         )
         self.connectivity = Connectivity(
             self,
@@ -164,7 +173,9 @@ class Account:
 
     async def start(self) -> None:
         """Open the account's listener (and, in peer mode, its presence notifier)."""
-        await self.endpoint.start([ListenSpec(self.transport, self.local_host, self.local_port)])
+        # TLS: connections go out only; a TCP listener gives us an address (see above).
+        listen = "tcp" if self.transport == "tls" else self.transport
+        await self.endpoint.start([ListenSpec(listen, self.local_host, self.local_port)])
         self._call_id = self.endpoint.stack.ids.call_id()
         if self.peer_mode:
             self.notifier = PeerNotifier(
@@ -193,9 +204,18 @@ class Account:
         await self.close()
 
     @property
+    def sent_by(self) -> SentBy:
+        """Our address for Via and Contact on the account's transport (for TLS, the
+        address of the TCP listener, named TLS: requests come back over our connection)."""
+        if self.transport == "tls":
+            tcp = self.endpoint.sent_by("tcp")
+            return SentBy("tls", tcp.host, tcp.port)
+        return self.endpoint.sent_by(self.transport)
+
+    @property
     def contact(self) -> str:
         """Our Contact, ``<sip:user@host:port;transport=...>``."""
-        sent_by = self.endpoint.sent_by(self.transport)
+        sent_by = self.sent_by
         host = f"[{sent_by.host}]" if ":" in sent_by.host else sent_by.host
         return f"<sip:{self.user}@{host}:{sent_by.port};transport={self.transport}>"
 
@@ -403,7 +423,7 @@ class Account:
                 uri,
                 from_=self.address,
                 to=to,
-                sent_by=self.endpoint.sent_by(self.transport),
+                sent_by=self.sent_by,
                 ids=self.endpoint.stack.ids,
                 cseq=self._cseq,
                 call_id=call_id or self.endpoint.stack.ids.call_id(),

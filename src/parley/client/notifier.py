@@ -73,7 +73,7 @@ class PeerNotifier:
         self.authorize = authorize
         self.package = replace(PRESENCE, min_notify_interval=min_notify_interval, list_accept=())
         self.registry = PackageRegistry([self.package])
-        sent_by = account.endpoint.sent_by(account.transport)
+        sent_by = account.sent_by
         local = LocalEndpoint(
             sent_by,
             account.endpoint.stack.ids,

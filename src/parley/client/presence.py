@@ -215,7 +215,7 @@ class Watch(Generic[T]):
         self._read = read
         contact = parse_sip_uri(account.contact.strip("<>"))
         self._local = LocalEndpoint(
-            account.endpoint.sent_by(account.transport),
+            account.sent_by,
             account.endpoint.stack.ids,
             contact,
             (("Allow", account.allow),),
