@@ -35,8 +35,8 @@ EXIT_USAGE = 2  # bad flags or settings
 EXIT_UNREACHABLE = 3  # no answer from the server
 EXIT_AUTH = 4  # wrong password or unknown account
 
-TRANSPORTS = ("udp", "tcp")  # the SDK has no TLS or WebSocket client transport yet
-SETTINGS = ("account", "server", "transport", "xcap")
+TRANSPORTS = ("udp", "tcp", "tls")  # the SDK has no WebSocket client transport
+SETTINGS = ("account", "server", "transport", "xcap", "tls-ca")
 #: The XCAP root's port and path on a Parley server (``parley serve``'s HTTP default).
 DEFAULT_XCAP_PORT = 8080
 XCAP_PATH = "/xcap-root"
@@ -59,12 +59,17 @@ def add_account_options(parser: argparse.ArgumentParser, *, json_output: bool = 
     )
     group.add_argument("--transport", choices=TRANSPORTS, default=None, help="default udp")
     group.add_argument(
+        "--tls-ca", default=None, metavar="FILE",
+        help="with --transport tls: the CA file that signed the server's certificate "
+        "(default: the system's trust store)",
+    )  # fmt: skip
+    group.add_argument(
         "--xcap", default=None, metavar="URL",
         help=f"XCAP root (default http://SERVER-HOST:{DEFAULT_XCAP_PORT}{XCAP_PATH})",
     )  # fmt: skip
     group.add_argument(
         "--client-config", type=Path, default=None, metavar="FILE",
-        help="TOML with account, server, transport, xcap "
+        help="TOML with account, server, transport, xcap, tls-ca "
         "(default ~/.config/parley/client.toml)",
     )  # fmt: skip
     if json_output:
@@ -105,6 +110,13 @@ class ClientSettings:
     server: tuple[str, int]
     transport: str
     xcap: str
+    tls_ca: str | None = None
+
+    def sdk_account(self, secret: str) -> Account:
+        """The SDK account these settings describe, signing in with ``secret``."""
+        return Account(
+            self.account, secret, server=self.server, transport=self.transport, tls_ca=self.tls_ca
+        )
 
 
 def host_port(value: str, what: str) -> tuple[str, int]:
@@ -137,7 +149,7 @@ def client_settings(args: argparse.Namespace) -> ClientSettings:
         raise CommandError(f"transport {transport!r}: one of {', '.join(TRANSPORTS)}", EXIT_USAGE)
     host = f"[{server[0]}]" if ":" in server[0] else server[0]
     xcap = pick("xcap") or f"http://{host}:{DEFAULT_XCAP_PORT}{XCAP_PATH}"
-    return ClientSettings(account, server, transport, xcap)
+    return ClientSettings(account, server, transport, xcap, pick("tls_ca") or file.get("tls-ca"))
 
 
 def password(aor: str = "") -> str:
@@ -150,12 +162,7 @@ def password(aor: str = "") -> str:
 def account_from(args: argparse.Namespace) -> Account:
     """The SDK account the flags (and the client config file) describe."""
     settings = client_settings(args)
-    return Account(
-        settings.account,
-        password(settings.account),
-        server=settings.server,
-        transport=settings.transport,
-    )
+    return settings.sdk_account(password(settings.account))
 
 
 def check_sign_in(account: Account, response: Response) -> None:

@@ -431,3 +431,36 @@ async def test_login_without_a_keyring_says_so(server: Server, tmp_path: Path) -
     )
     assert code == 1 and err.startswith("parley: the system keyring could not store")
     assert err.count("\n") == 1
+
+
+async def test_send_over_tls_with_the_servers_ca(tmp_path: Path) -> None:
+    config = build_config(
+        {},
+        {
+            "domain": [DOMAIN],
+            "listen": ["udp:127.0.0.1:0", "tls:127.0.0.1:0"],
+            "data-dir": str(tmp_path / "data"),
+        },
+    )
+    running = await start_server(config, presence=TIMINGS)
+    try:
+        for aor in (ALICE, BOB):
+            await add_user(running.storage, aor, password_of(aor))
+        ca = tmp_path / "data" / "tls" / "parley-dev-cert.pem"
+        tls = ["--account", ALICE, "--server", f"127.0.0.1:{sip_port(running, 'tls')}"]
+        async with Account(BOB, password_of(BOB), server=("127.0.0.1", sip_port(running))) as bob:
+            await bob.register()
+            code, _, err = await parley(
+                "send", *tls, "--transport", "tls", "--tls-ca", str(ca), BOB, "secret",
+                env=environment(tmp_path, password_of(ALICE)),
+            )  # fmt: skip
+            assert code == 0, err
+            assert (await asyncio.wait_for(bob.messages.get(), WAIT)).text == "secret"
+        # Without the server's CA the certificate is not trusted: the server is not reached.
+        code, _, err = await parley(
+            "send", *tls, "--transport", "tls", BOB, "secret",
+            env=environment(tmp_path, password_of(ALICE)),
+        )  # fmt: skip
+        assert code == 3, err
+    finally:
+        await running.close()

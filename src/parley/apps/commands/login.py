@@ -13,7 +13,6 @@ from parley.apps.client_commands import (
     client_settings,
     verify_sign_in,
 )
-from parley.client import Account
 from parley.client.credentials import (
     ENVIRONMENT_VARIABLE,
     CredentialsError,
@@ -39,9 +38,7 @@ def add_parsers(
 async def login(args: argparse.Namespace) -> int:
     settings = client_settings(args)
     secret = os.environ.get(ENVIRONMENT_VARIABLE) or ask_password(settings.account)
-    async with Account(
-        settings.account, secret, server=settings.server, transport=settings.transport
-    ) as account:
+    async with settings.sdk_account(secret) as account:
         await verify_sign_in(account)
     try:
         store_password(settings.account, secret)

@@ -114,12 +114,7 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
 
 def _account(args: argparse.Namespace) -> Account:
     settings = client_settings(args)
-    return Account(
-        settings.account,
-        password(settings.account),
-        server=settings.server,
-        transport=settings.transport,
-    )
+    return settings.sdk_account(password(settings.account))
 
 
 # -- parley watch ------------------------------------------------------------------------------

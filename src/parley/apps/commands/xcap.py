@@ -17,7 +17,6 @@ from parley.apps.client_commands import (
     password,
     verify_sign_in,
 )
-from parley.client import Account
 from parley.client.presence import WatcherChange
 from parley.client.xcap import XcapClient, aor_of
 
@@ -124,12 +123,7 @@ async def requests(args: argparse.Namespace) -> int:
 async def _watcher_info(args: argparse.Namespace) -> WatcherChange:
     """The first watcher-info NOTIFY of our own presence (RFC 3857): full state."""
     settings = client_settings(args)
-    account = Account(
-        settings.account,
-        password(settings.account),
-        server=settings.server,
-        transport=settings.transport,
-    )
+    account = settings.sdk_account(password(settings.account))
     async with account:
         await verify_sign_in(account)
         watch = account.watchers()

@@ -77,6 +77,7 @@ async def chat(args: argparse.Namespace) -> int:
         transport=settings.transport,
         xcap=settings.xcap,
         buddies_file=args.local_buddies,
+        tls_ca=settings.tls_ca,
     )
     status = OWN_STATUS_BY_KEY[args.status]
     try:

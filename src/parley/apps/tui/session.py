@@ -357,10 +357,11 @@ async def connect(
     transport: str,
     xcap: str,
     buddies_file: Path | None = None,
+    tls_ca: str | None = None,
 ) -> SdkSession:
     """A session for ``aor``, its account started (not yet signed in): the buddy list on
     the server's XCAP root ``xcap``, or in ``buddies_file`` for servers without one."""
-    account = Account(aor, password, server=server, transport=transport)
+    account = Account(aor, password, server=server, transport=transport, tls_ca=tls_ca)
     await account.start()
     store: BuddyStore = (
         LocalBuddies(buddies_file)
