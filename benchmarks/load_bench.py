@@ -372,6 +372,29 @@ class Server:
             return ""
 
 
+PARLEY_CLI = [sys.executable, "-m", "parley.apps.cli"]
+
+
+def import_accounts(
+    workdir: Path, accounts: list[Account], env: dict[str, str] | None = None
+) -> Path:
+    """Parley's data directory under ``workdir``, with ``accounts`` imported (``parley user
+    import``, as an operator would); returns it."""
+    data = workdir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    users_csv = workdir / "accounts.csv"
+    with users_csv.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["aor", "password"])
+        for a in accounts:
+            writer.writerow([f"{a.user}@{DOMAIN}", a.password])
+    subprocess.run(
+        [*PARLEY_CLI, "user", "import", str(users_csv), "--data-dir", str(data)],
+        check=True, capture_output=True, timeout=120, env=env,
+    )  # fmt: skip
+    return data
+
+
 class ParleyServer(Server):
     name = "parley"
 
@@ -382,21 +405,9 @@ class ParleyServer(Server):
         self.gc_threshold = gc_threshold
 
     def start(self) -> None:
-        data = self.workdir / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        users_csv = self.workdir / "accounts.csv"
-        with users_csv.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["aor", "password"])
-            for a in self.accounts:
-                writer.writerow([f"{a.user}@{DOMAIN}", a.password])
-        cli = [sys.executable, "-m", "parley.apps.cli"]
-        subprocess.run(
-            [*cli, "user", "import", str(users_csv), "--data-dir", str(data)],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+        data = import_accounts(self.workdir, self.accounts)
         self.port = free_port()
-        serve = cli
+        serve = PARLEY_CLI
         if self.gc_threshold is not None:
             # An experiment, not Parley's configuration: the same CLI with the cyclic
             # garbage collector's first threshold raised (default 700).

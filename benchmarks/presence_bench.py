@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import hashlib
 import json
 import multiprocessing
@@ -591,23 +590,12 @@ class ParleyPresence(lb.Server):
         self.source = source
 
     def start(self) -> None:
-        data = self.workdir / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        users_csv = self.workdir / "accounts.csv"
-        with users_csv.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["aor", "password"])
-            for a in self.accounts:
-                writer.writerow([f"{a.user}@{DOMAIN}", a.password])
-        cli = [sys.executable, "-m", "parley.apps.cli"]
+        cli = lb.PARLEY_CLI
         env = dict(os.environ)
         if self.source is not None:
             env["PYTHONPATH"] = str(self.source.resolve())
             self.info["source"] = str(self.source)
-        subprocess.run(
-            [*cli, "user", "import", str(users_csv), "--data-dir", str(data)],
-            check=True, capture_output=True, timeout=120, env=env,
-        )  # fmt: skip
+        data = lb.import_accounts(self.workdir, self.accounts, env)
         self.port = lb.free_port()
         command = [
             *cli, "serve", "--domain", DOMAIN, "--listen", f"udp:{HOST}:{self.port}",

@@ -146,8 +146,6 @@ class PresenceAgent:
         self._winfo_due: set[str] = set()
         self._timer = DeadlineTimer(self._on_timer)
         self._winfo_timer: asyncio.TimerHandle | None = None
-        self._flushing = False
-        self._again = False
         self._tasks = BackgroundTasks("presence task")
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -189,11 +187,9 @@ class PresenceAgent:
         preference = {"udp": 0, "tcp": 1, "tls": 2, "ws": 3}
         listener = min(listeners, key=lambda item: preference.get(item.transport, 9))
         sent_by = self.endpoint.sent_by(listener.transport)
-        host = f"[{sent_by.host}]" if ":" in sent_by.host else sent_by.host
-        transport = "" if listener.transport == "udp" else f";transport={listener.transport}"
-        # Our Contact in 2xx and NOTIFYs (RFC 6665 §4.2.1.1, §3.2): in-dialog SUBSCRIBEs
-        # come back to this address.
-        contact = parse_sip_uri(f"sip:{host}:{sent_by.port}{transport}")
+        # Our Contact in 2xx and NOTIFYs (RFC 6665 §4.2.1.1, §3.2) when no better one is
+        # known for the transport a SUBSCRIBE came over (contact_for).
+        contact = self.contact_for(listener.transport)
         headers = (("Allow-Events", self.registry.allow_events()),)
         return LocalEndpoint(sent_by, self.endpoint.stack.ids, contact, headers)
 
@@ -499,19 +495,7 @@ class PresenceAgent:
     def _flush(self) -> None:
         """Send what the table queued, schedule watcher information updates, re-arm the
         timer."""
-        if self._flushing:
-            self._again = True
-            return
-        self._flushing = True
-        try:
-            while True:
-                self._again = False
-                for dialog_id, notify in self.table.outgoing_by_dialog():
-                    self._dispatch(dialog_id, notify)
-                if not self._again:
-                    break
-        finally:
-            self._flushing = False
+        self.sender.drain(self.table.outgoing_by_dialog, self._dispatch)
         if self._winfo_due and self._winfo_timer is None and self.started:
             self._winfo_timer = asyncio.get_running_loop().call_later(WINFO_BATCH, self._on_winfo)
         self._arm()

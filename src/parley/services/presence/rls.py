@@ -124,8 +124,6 @@ class ResourceListServer:
         self._notices = 0
         self._worker: asyncio.Task[None] | None = None
         self._timer = DeadlineTimer(self._on_timer)
-        self._flushing = False
-        self._again = False
         self._tasks = BackgroundTasks("resource list task")
 
     def attach(self) -> None:
@@ -374,19 +372,7 @@ class ResourceListServer:
     # -- sending (as the presence agent sends its NOTIFYs) -----------------------------------
 
     def _flush(self) -> None:
-        if self._flushing:
-            self._again = True
-            return
-        self._flushing = True
-        try:
-            while True:
-                self._again = False
-                for dialog_id, notify in self.lists.outgoing():
-                    self._dispatch(dialog_id, notify)
-                if not self._again:
-                    break
-        finally:
-            self._flushing = False
+        self.sender.drain(self.lists.outgoing, self._dispatch)
         self._arm()
 
     def _dispatch(self, dialog_id: DialogId, notify: Request) -> None:

@@ -48,6 +48,8 @@ class NotifySender:
         self._queues: dict[DialogId, list[Request]] = {}
         # Dialogs whose last NOTIFY is queued: their next hop is not kept once it is sent.
         self._ending: set[DialogId] = set()
+        self._draining = False
+        self._again = False
 
     # -- where a subscriber is -------------------------------------------------------------
 
@@ -72,6 +74,28 @@ class NotifySender:
             del self._peers[dialog_id]
 
     # -- sending ---------------------------------------------------------------------------
+
+    def drain(
+        self,
+        outgoing: Callable[[], list[tuple[DialogId, Request]]],
+        dispatch: Callable[[DialogId, Request], None],
+    ) -> None:
+        """Hand every NOTIFY a table queued (``outgoing()``) to ``dispatch``, including
+        those queued meanwhile: a send that fails ends its subscription, whose table may
+        queue more. Called again from within, it only asks for one more round."""
+        if self._draining:
+            self._again = True
+            return
+        self._draining = True
+        try:
+            while True:
+                self._again = False
+                for dialog_id, notify in outgoing():
+                    dispatch(dialog_id, notify)
+                if not self._again:
+                    break
+        finally:
+            self._draining = False
 
     def send(self, dialog_id: DialogId, notify: Request, *, last: bool = False) -> None:
         """Send ``notify`` after the dialog's earlier ones. ``last``: the subscription
