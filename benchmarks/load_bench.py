@@ -399,10 +399,16 @@ class ParleyServer(Server):
     name = "parley"
 
     def __init__(
-        self, workdir: Path, accounts: list[Account], *, gc_threshold: int | None = None
+        self,
+        workdir: Path,
+        accounts: list[Account],
+        *,
+        gc_threshold: int | None = None,
+        workers: int = 1,
     ) -> None:
         super().__init__(workdir, accounts)
         self.gc_threshold = gc_threshold
+        self.workers = workers
 
     def start(self) -> None:
         data = import_accounts(self.workdir, self.accounts)
@@ -421,8 +427,10 @@ class ParleyServer(Server):
             *serve, "serve", "--domain", DOMAIN,
             "--listen", f"udp:{HOST}:{self.port}", "--listen", f"tcp:{HOST}:{self.port}",
             "--digest-algorithms", "MD5", "--data-dir", str(data),
+            "--workers", str(self.workers),
         ]  # fmt: skip
         self.info["command"] = " ".join(command)
+        self.info["workers"] = self.workers
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -435,6 +443,10 @@ class ParleyServer(Server):
 
         self.info["version"] = version("parley")
         self.info["uvloop"] = version("uvloop") if "uvloop" in maps else None
+
+    def pids(self) -> list[int]:
+        # The worker processes of --workers are children of the first.
+        return [] if self.proc is None else process_tree(self.proc.pid)
 
 
 class KamailioServer(Server):
@@ -1253,6 +1265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="experiment: run Parley with gc.set_threshold(N, 10, 10) (default 700, 10, 10)",
     )  # fmt: skip
     parser.add_argument(
+        "--parley-workers", type=int, default=1, metavar="N",
+        help="run `parley serve --workers N` (1; Kamailio runs 2 UDP workers)",
+    )  # fmt: skip
+    parser.add_argument(
         "--tmpfs", action="store_true",
         help="work directory (so Parley's SQLite file) on /dev/shm: fsync costs nothing",
     )  # fmt: skip
@@ -1310,7 +1326,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         def make_server(name: str, workdir_of: Path) -> Server:
             workdir_of.mkdir(parents=True, exist_ok=True)
             if name == "parley":
-                return ParleyServer(workdir_of, accounts, gc_threshold=args.parley_gc_threshold)
+                return ParleyServer(
+                    workdir_of,
+                    accounts,
+                    gc_threshold=args.parley_gc_threshold,
+                    workers=args.parley_workers,
+                )
             return KamailioServer(workdir_of, accounts, auth=name == "kamailio")
 
         for name, test in jobs:
@@ -1383,6 +1404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "max_retrans_pct": args.max_retrans_pct, "users": args.users,
                             "max_response_ms": args.max_response_ms, "tmpfs": args.tmpfs,
                             "parley_gc_threshold": args.parley_gc_threshold,
+                            "parley_workers": args.parley_workers,
                         },
                         "servers": servers_info,
                         "summary": summary,

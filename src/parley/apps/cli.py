@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="ask: watchers need the presentity's consent (default); open: anyone may watch",
     )  # fmt: skip
     serve.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="processes (default 1); the ones beyond the first relay MESSAGEs over UDP",
+    )  # fmt: skip
+    serve.add_argument(
         "--notifier-202", action="store_true",
         help="answer SUBSCRIBE with 202 Accepted as RFC 3265 notifiers did (default 200)",
     )  # fmt: skip
@@ -112,6 +116,7 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
                 "trace": args.trace,
                 "presence-policy": args.presence_policy,
                 "notifier-202": args.notifier_202,
+                "workers": args.workers,
             }
         )
     return build_config(file_values, flags)

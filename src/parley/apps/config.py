@@ -67,6 +67,8 @@ class ServerConfig:
     presence_policy: str = "ask"
     #: Answer SUBSCRIBE 202 Accepted as RFC 3265 notifiers did, not 200 (RFC 6665 §8.3.1).
     notifier_202: bool = False
+    #: Processes; the ones beyond the first relay MESSAGEs (see parley.apps.workers).
+    workers: int = 1
 
     @property
     def database(self) -> Path:
@@ -110,7 +112,7 @@ def build_config(file_values: dict[str, Any], flags: dict[str, Any]) -> ServerCo
     known = {
         "domain", "listen", "http", "data-dir", "route", "digest-algorithms", "trace",
         "message-max-bytes", "message-store-days", "message-quota",
-        "presence-policy", "notifier-202",
+        "presence-policy", "notifier-202", "workers",
     }  # fmt: skip
     unknown = set(merged) - known
     if unknown:
@@ -158,6 +160,11 @@ def build_config(file_values: dict[str, Any], flags: dict[str, Any]) -> ServerCo
         if not isinstance(value, bool):
             raise ConfigError(f"notifier-202: expected true or false, not {value!r}")
         config.notifier_202 = value
+    if "workers" in merged:
+        workers = merged["workers"]
+        if isinstance(workers, bool) or not str(workers).isdigit() or not 1 <= int(workers) <= 64:
+            raise ConfigError(f"workers: expected a number from 1 to 64, not {workers!r}")
+        config.workers = int(workers)
     return config
 
 

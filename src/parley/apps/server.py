@@ -25,6 +25,7 @@ from typing import Any
 
 from parley.apps.config import ServerConfig
 from parley.apps.web import STATIC_DIR
+from parley.apps.workers import WorkerPool
 from parley.runtime.endpoint import Endpoint, ServerRequest
 from parley.runtime.http import HttpServer
 from parley.runtime.resolver import SipResolver, parse_routes
@@ -76,10 +77,13 @@ class Server:
     listeners: list[Listener]
     tasks: list[asyncio.Task[Any]]
     http: HttpServer | None = None
+    workers: WorkerPool | None = None
 
     async def close(self) -> None:
         for task in self.tasks:
             task.cancel()
+        if self.workers is not None:
+            await self.workers.close()
         # Presence first: it saves every subscription and then takes no more input (a
         # SUBSCRIBE arriving meanwhile gets 503), so closing connections, which drops their
         # bindings, no longer changes anyone's presence.
@@ -137,7 +141,9 @@ class ServerApp:
             self.messaging.registered(aor)
 
 
-def _tracer() -> Any:
+def tracer() -> Any:
+    """``--trace``: every SIP message on stdout, sngrep-style."""
+
     def trace(*args: Any) -> None:
         sys.stdout.write(format_trace(*args))
         sys.stdout.flush()
@@ -174,6 +180,8 @@ async def start_server(config: ServerConfig, *, presence: PresenceConfig | None 
 
     def connection_closed(peer: Peer, local: Listener) -> None:
         proxy.contacts.forget_connection(peer.conn_id)
+        if workers is not None:
+            workers.connection_closed(peer)
         presence_service.connection_closed(peer)
         task = asyncio.get_running_loop().create_task(_drop_flow(peer))
         app._tasks.add(task)
@@ -187,7 +195,7 @@ async def start_server(config: ServerConfig, *, presence: PresenceConfig | None 
     endpoint = Endpoint(
         app.handle,
         server_ssl=server_context(cert, key),
-        tracer=_tracer() if config.trace else None,
+        tracer=tracer() if config.trace else None,
         on_connection_closed=connection_closed,
     )
     resolver = SipResolver(static_routes=parse_routes(config.routes))
@@ -208,6 +216,7 @@ async def start_server(config: ServerConfig, *, presence: PresenceConfig | None 
     app.registrar, app.proxy, app.messaging = registrar, proxy, messaging
     app.presence = presence_service
     http: HttpServer | None = None
+    workers: WorkerPool | None = None
     try:
         listeners = await endpoint.start(config.listen_specs())
         http_address = config.http_address()
@@ -227,7 +236,12 @@ async def start_server(config: ServerConfig, *, presence: PresenceConfig | None 
             )
             listeners = [*listeners, *http.listeners]
         await presence_service.start()
+        if config.workers > 1:
+            workers = WorkerPool(config, endpoint, proxy, storage, messaging)
+            await workers.start()
     except BaseException:
+        if workers is not None:
+            await workers.close()
         if http is not None:
             await http.close()
         await endpoint.close()
@@ -248,6 +262,7 @@ async def start_server(config: ServerConfig, *, presence: PresenceConfig | None 
         listeners=listeners,
         tasks=tasks,
         http=http,
+        workers=workers,
     )
 
 

@@ -178,6 +178,9 @@ class Endpoint:
         self._pending: dict[TransactionKey, Callable[[Response], None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._flushing = False
+        #: Sees every message from the transports first; True means it took the message
+        #: (``parley serve --workers`` hands it to another process).
+        self.intercept: Callable[[bytes, Peer, Listener], bool] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -269,6 +272,14 @@ class Endpoint:
     # -- the transport's side --------------------------------------------------------------
 
     def _on_message(self, data: bytes, peer: Peer, local: Listener) -> None:
+        if self.intercept is not None and self.intercept(data, peer, local):
+            return
+        self.stack.receive(data, peer, self._now_loop().time())
+        self._flush()
+
+    def receive(self, data: bytes, peer: Peer) -> None:
+        """A message that reached us another way than our own transports (handed over by
+        the process that read it), as if it came from ``peer``."""
         self.stack.receive(data, peer, self._now_loop().time())
         self._flush()
 

@@ -450,7 +450,7 @@ class TransportLayer:
         self._server_ssl = server_ssl
         self._client_ssl = client_ssl
         self._listeners: list[Listener] = []
-        self._udp: dict[Listener, asyncio.DatagramTransport] = {}
+        self._udp: dict[Listener, _DatagramSender] = {}
         # A second handle on each UDP socket, to read what is waiting on demand
         # (read_pending_udp), with the protocol that handles it.
         self._udp_readers: list[tuple[socket.socket, _UdpProtocol]] = []
@@ -465,6 +465,9 @@ class TransportLayer:
         self._closed = False
         #: Totals for monitoring (``/metrics``).
         self.stats = TransportStats()
+        #: In a worker process (``parley serve --workers``): sends over connections, which
+        #: the first process holds; False when it could not.
+        self.remote_sender: Callable[[bytes, Peer], bool] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -669,6 +672,28 @@ class TransportLayer:
         self.stats.sent[(peer.transport, message_kind(data))] += 1
         if self.tracer is not None:
             self._call(self.tracer, "send", peer.transport, local, peer, data)
+
+    def udp_sockets(self) -> list[tuple[Listener, socket.socket]]:
+        """Each UDP listener with a handle on its socket, for a worker process to send
+        from (see :meth:`adopt_udp_socket`)."""
+        readers = {protocol.holder[0]: sock for sock, protocol in self._udp_readers}
+        return [(listener, readers[listener]) for listener in self._udp if listener in readers]
+
+    def add_remote_listener(self, listener: Listener) -> None:
+        """A listener of the process holding the connections (see ``remote_sender``): our
+        Via and Record-Route name it for its transport."""
+        self._listeners.append(listener)
+
+    def adopt_udp_socket(self, sock: socket.socket) -> Listener:
+        """Send from ``sock``, a UDP socket another process reads (``parley serve
+        --workers``): it becomes a listener for ``sent_by`` and for sending, never read
+        here. Our requests and responses then leave from the address clients know."""
+        sock.setblocking(False)
+        sockname = sock.getsockname()
+        listener = Listener("udp", _host(sockname), int(sockname[1]))
+        self._udp[listener] = _SendOnlyUdp(sock)
+        self._listeners.append(listener)
+        return listener
 
     def read_pending_udp(self, limit: int = 16384) -> int:
         """Handle the datagrams already waiting on our UDP sockets (at most ``limit``),
@@ -938,6 +963,8 @@ class TransportLayer:
         transport = peer.transport.lower()
         if transport == "udp":
             return self._send_udp(data, peer, local)
+        if self.remote_sender is not None:
+            return self._send_remote(data, peer)
         conn = self._find(peer)
         if conn is None:
             raise TransportError(f"no connection to {transport}:{peer.hostport()}")
@@ -967,6 +994,8 @@ class TransportLayer:
         transport = peer.transport.lower()
         if transport == "udp":
             return self._send_udp(data, peer, local)
+        if self.remote_sender is not None:
+            return self._send_remote(data, peer)
         conn = self._find(peer)
         if conn is None:
             if not connect or transport not in _STREAM_TRANSPORTS:
@@ -975,6 +1004,16 @@ class TransportLayer:
         await conn.write(data)
         self._trace_send(data, conn.peer, conn.local)
         return conn.peer
+
+    def _send_remote(self, data: bytes, peer: Peer) -> Peer:
+        assert self.remote_sender is not None
+        if not self.remote_sender(data, peer):
+            raise TransportError(f"cannot hand over a message for {peer.hostport()}")
+        for listener in self._listeners:
+            if listener.transport == peer.transport:
+                self._trace_send(data, peer, listener)
+                break
+        return peer
 
     # -- UDP -----------------------------------------------------------------------------
 
@@ -996,7 +1035,7 @@ class TransportLayer:
 
     def _udp_for(
         self, host: str, local: Listener | None
-    ) -> tuple[Listener, asyncio.DatagramTransport] | None:
+    ) -> tuple[Listener, _DatagramSender] | None:
         if local is not None and local in self._udp:
             return local, self._udp[local]
         v6 = _is_ipv6(host)
@@ -1004,6 +1043,37 @@ class TransportLayer:
             if _is_ipv6(listener.host) == v6 and not endpoint.is_closing():
                 return listener, endpoint
         return None
+
+
+class _DatagramSender(Protocol):
+    """What ``_send_udp`` needs of a UDP socket: an asyncio datagram transport, or a
+    socket another process reads."""
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class _SendOnlyUdp:
+    """A UDP socket we only send from; a full send buffer drops the datagram, as the
+    network may (the transaction layer retransmits)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self.sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            log.debug("UDP send buffer full: dropped %d bytes to %s", len(data), addr)
+
+    def is_closing(self) -> bool:
+        return self.sock.fileno() < 0
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):

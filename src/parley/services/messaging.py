@@ -70,6 +70,8 @@ class MessageService:
         self.clock = clock
         self._delivering: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Told the recipient of each MESSAGE committed to the store.
+        self.on_stored: Callable[[str], None] | None = None
 
     def admit(self, incoming: ServerRequest) -> bool:
         """RFC 3428 §7 and §8: refuse with 413 a body over the limit and with 415 (and
@@ -116,6 +118,8 @@ class MessageService:
             incoming.respond(500, "Message could not be stored")
             return
         incoming.respond(202)
+        if self.on_stored is not None:
+            self.on_stored(recipient)
 
     def registered(self, aor: str) -> None:
         """A device of ``aor`` registered: deliver what waits for it."""

@@ -52,6 +52,8 @@ class StackConfig:
 
     timers: TimerConfig = field(default_factory=TimerConfig)
     max_server_transactions: int = 200_000
+    #: See ``IdGenerator.branch_prefix``; a token (§25.1), e.g. ``W1-``.
+    branch_prefix: str = ""
 
 
 class SipStack:
@@ -63,7 +65,7 @@ class SipStack:
 
     def __init__(self, random_bytes: RandomBytes, config: StackConfig | None = None) -> None:
         self.config = config or StackConfig()
-        self.ids = IdGenerator(random_bytes)
+        self.ids = IdGenerator(random_bytes, self.config.branch_prefix)
         self.transactions = TransactionLayer(
             self.config.timers, max_server_transactions=self.config.max_server_transactions
         )

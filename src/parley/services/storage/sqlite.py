@@ -73,6 +73,9 @@ class SqliteStorage:
         # exact; a reader that raced a write does not fill it (the generation changed).
         self._bindings: dict[str, list[Binding]] = {}
         self._bindings_generation = 0
+        #: Told the AORs (None: everyone) whose bindings this object wrote, so that other
+        #: processes caching them can forget theirs (``parley serve --workers``).
+        self.on_bindings_written: Callable[[list[str] | None], None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -227,14 +230,26 @@ class SqliteStorage:
                 self._bindings[aor] = cached
         return [b for b in cached if b.expires_at > now]
 
-    def _forget_bindings(self, aors: Iterable[str] | None = None) -> None:
-        """Drop cached bindings of ``aors`` (of everyone when None) after a write."""
+    def cached_bindings(self, aor: str, now: float) -> list[Binding] | None:
+        """The live bindings of ``aor`` if they are in memory, else None (no I/O)."""
+        cached = self._bindings.get(aor)
+        return None if cached is None else [b for b in cached if b.expires_at > now]
+
+    def forget_cached_bindings(self, aors: Iterable[str] | None = None) -> None:
+        """Another process wrote the bindings of ``aors`` (of everyone when None)."""
         self._bindings_generation += 1
         if aors is None:
             self._bindings.clear()
         else:
             for aor in aors:
                 self._bindings.pop(aor, None)
+
+    def _forget_bindings(self, aors: Iterable[str] | None = None) -> None:
+        """Drop cached bindings of ``aors`` (of everyone when None) after a write."""
+        written = None if aors is None else list(aors)
+        if self.on_bindings_written is not None:
+            self.on_bindings_written(written)
+        self.forget_cached_bindings(written)
 
     async def put_binding(self, binding: Binding) -> None:
         b = binding

@@ -68,6 +68,9 @@ class IdGenerator:
     """The three generators bound to one random source, for the stack to hand around."""
 
     random_bytes: RandomBytes
+    #: Put after the magic cookie of every branch: the server's worker processes mark the
+    #: requests they send so that the process reading the socket hands the responses back.
+    branch_prefix: str = ""
 
     def tag(self) -> str:
         return new_tag(self.random_bytes)
@@ -76,4 +79,6 @@ class IdGenerator:
         return new_call_id(self.random_bytes, host)
 
     def branch(self) -> str:
+        if self.branch_prefix:
+            return MAGIC_COOKIE + self.branch_prefix + _draw(self.random_bytes, BRANCH_BYTES)
         return new_branch(self.random_bytes)
