@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 _ROUTE = re.compile(rb"\r\nroute[ \t]*:", re.IGNORECASE)
 _CALL_ID = re.compile(rb"\r\n(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
 _NONCE = re.compile(
-    rb"\r\n(?:proxy-)?authorization[ \t]*:[^\r\n]*?nonce[ \t]*=[ \t]*\"([^\"\r\n]*)\"",
+    # The nonce parameter, not cnonce: preceded by white space or a comma.
+    rb"\r\n(?:proxy-)?authorization[ \t]*:[^\r\n]*?[ \t,]nonce[ \t]*=[ \t]*\"([^\"\r\n]*)\"",
     re.IGNORECASE,
 )
 _BRANCH = b"branch=z9hG4bK"

@@ -304,6 +304,10 @@ class Endpoint:
 
     # -- the loop ----------------------------------------------------------------------
 
+    def now(self) -> float:
+        """The event loop's clock, which the stack's deadlines use."""
+        return self._now_loop().time()
+
     def _now_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()

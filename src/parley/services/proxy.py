@@ -172,11 +172,16 @@ class ProxyService:
         local = self.local
         # Max-Forwards 0 gets 483 even for OPTIONS (RFC 4475 zeromf), rather than §16.3's
         # optional answer as the final recipient.
-        refusal = validate_request(request, to_tag=incoming.to_tag, is_us=local.is_us)
+        try:
+            loop: str | None = loop_hash(request)  # once: validation and our branch use it
+        except ParseError:
+            loop = None  # validate_request answers 400 with what is malformed
+        refusal = validate_request(request, to_tag=incoming.to_tag, is_us=local.is_us, loop=loop)
         if refusal is not None:
             incoming.send(refusal)
             return
-        loop = loop_hash(request)
+        if loop is None:
+            loop = loop_hash(request)
         pre = preprocess_routes(request, local.is_us)
         forwarded = pre.request
         self._remember_contact(forwarded, incoming.peer)
@@ -445,7 +450,8 @@ class ProxyService:
             self.contacts.remember(contact.uri, peer)
 
     def _now(self) -> float:
-        return asyncio.get_running_loop().time()
+        # Not asyncio.get_running_loop(): it asks the kernel for our pid at every call.
+        return self.endpoint.now()
 
 
 def _key_of(proxied: _Proxied, response: Response) -> TransactionKey | None:

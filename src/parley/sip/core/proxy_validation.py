@@ -164,6 +164,7 @@ def validate_request(
     schemes: frozenset[str] = frozenset({"sip", "sips"}),
     allow: Iterable[str] | None = None,
     detect_loops: bool = True,
+    loop: str | None = None,
 ) -> Response | None:
     """§16.3: the response a proxy must answer ``request`` with, or None to proxy it.
 
@@ -180,6 +181,7 @@ def validate_request(
     every response (§8.2.6.2). With ``allow``, an OPTIONS with Max-Forwards 0 is answered
     200 (OK) with Allow and Supported as its final recipient (§16.3 step 3, §11) instead of
     483. For an ACK, a non-None result means "drop it": an ACK is never answered (§17).
+    ``loop`` is the request's ``loop_hash`` if the caller computed it already.
     """
     # Step 1: §16.3 "Any components involved in the remainder of these Request Validation
     # steps or the Request Forwarding section MUST be well-formed. Any other components,
@@ -187,7 +189,10 @@ def validate_request(
     try:
         uri = request.uri
         vias = request.vias
-        loop = loop_hash(request) if detect_loops else None
+        if not detect_loops:
+            loop = None
+        elif loop is None:
+            loop = loop_hash(request)
         max_forwards = request.max_forwards
         for route in request.routes:
             route.uri  # noqa: B018  (NameAddr parses its URI lazily)

@@ -130,11 +130,31 @@ class AbsoluteUri:
 Uri = SipUri | AbsoluteUri
 
 
+#: Recently parsed URIs by text. The same few URIs come back in every request of a
+#: conversation (From, To, Request-URI, Contact), and parsing one costs more than the rest
+#: of reading its header. Cleared when full rather than kept in LRU order: cheaper, and
+#: a miss only costs a parse.
+_PARSED: dict[str, Uri] = {}
+_PARSED_MAX = 4096
+
+
 def parse_uri(text: str) -> Uri:
     """Parse an absolute URI; ``sip``/``sips`` ones are parsed fully and strictly.
 
     Raises ParseError for malformed text, including white space anywhere inside the URI.
+    The result may be shared with other callers: URIs are frozen, and their ``params``
+    must not be changed in place either (copy them, as ``SipUri.without`` does).
     """
+    uri = _PARSED.get(text)
+    if uri is None:
+        uri = _parse_uri(text)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[text] = uri
+    return uri
+
+
+def _parse_uri(text: str) -> Uri:
     if _FORBIDDEN_RE.search(text) is not None:
         # RFC 4475 lwsruri/badaspec: LWS inside a URI is refused, not guessed around.
         raise ParseError("white space, control or delimiter character inside a URI")

@@ -127,6 +127,11 @@ class ClientTransaction(Transaction):
         elif action is Action.PASS_RESPONSE:
             assert isinstance(message, Response)
             out.append(ResponseReceived(message, self.key))
+            if message.status >= 200 and self.kind is Kind.NON_INVITE_CLIENT:
+                # Completed: Timer K only absorbs retransmitted responses (§17.1.2.2); the
+                # request, parsed and serialised, is no longer needed (see ServerTransaction).
+                self.request = Request(self.request.method, self.request.request_uri)
+                self._request_bytes = b""
         elif action is Action.PASS_RESPONSE_SEND_ACK:
             # §17.1.1.2: pass the response up, then generate the ACK "even if the transport
             # is reliable" and send it "to the same address, port, and transport to which

@@ -7,9 +7,9 @@ answer a request (``send_response``) or to give up on a transaction (``abandon``
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
+from parley.sip.fast_enum import FastEnum
 from parley.sip.syntax import Request, Response
 from parley.sip.transaction.timers import Timer
 from parley.sip.transport.address import Peer
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-class Role(enum.Enum):
+class Role(FastEnum):
     CLIENT = "client"
     SERVER = "server"
 

@@ -65,6 +65,8 @@ class ServerTransaction(Transaction):
         self.cancels = cancels
         self.last_response: Response | None = None
         self._last_bytes = b""
+        # Kept apart: the request itself is let go once Completed (see _send).
+        self._seq = request.cseq.seq
 
     # -- named inputs --------------------------------------------------------------------
 
@@ -95,8 +97,10 @@ class ServerTransaction(Transaction):
             cseq = message.cseq
             # §8.2.6.2: the response's CSeq is the request's; anything else belongs to a
             # different transaction and would mislead the client's matching (§17.1.3).
-            if cseq.seq != original.cseq.seq or cseq.method != original.method:
-                raise LocalProtocolError(f"response CSeq {cseq} is not {original.cseq}")
+            if cseq.seq != self._seq or cseq.method != original.method:
+                raise LocalProtocolError(
+                    f"response CSeq {cseq} is not {self._seq} {original.method}"
+                )
         elif event is Input.RECV_REQUEST:
             if not isinstance(message, Request) or message.method != original.method:
                 raise LocalProtocolError(f"a retransmission of {original.method} is needed")
@@ -107,9 +111,22 @@ class ServerTransaction(Transaction):
             raise LocalProtocolError(f"{event.value} carries no message")
 
     def _send(self, response: Response, out: list[Output]) -> None:
-        self.last_response = response
         self._last_bytes = response.to_bytes()
         out.append(Transmit(self._last_bytes, self.reply_to))
+        if (
+            response.status >= 200
+            and self.kind is Kind.NON_INVITE_SERVER
+            and self.key.branch is not None
+        ):
+            # Completed: for Timer J's 32 s on UDP (§17.2.2) all this machine does is send
+            # these bytes again to a retransmitted request, which it matches by key. The
+            # parsed request and response are not needed (only RFC 2543 matching and
+            # INVITE's ACK handling read them), and keeping them that long at thousands of
+            # requests a second costs memory and, more, the garbage collector's time.
+            self.last_response = None
+            self.request = Request(self.request.method, self.request.request_uri)
+        else:
+            self.last_response = response
 
     def _run(
         self,

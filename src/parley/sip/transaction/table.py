@@ -20,9 +20,8 @@ machine is created. ``render_dot`` draws a table as Graphviz, as h11 draws its d
 
 from __future__ import annotations
 
-import enum
-
 from parley.sip.errors import LocalProtocolError
+from parley.sip.fast_enum import FastEnum
 from parley.sip.transaction.timers import Timer
 
 __all__ = [
@@ -47,7 +46,7 @@ __all__ = [
 ]
 
 
-class Kind(enum.Enum):
+class Kind(FastEnum):
     """The four machines of §17: client/server, INVITE/non-INVITE (Figures 5-8)."""
 
     INVITE_CLIENT = "INVITE client (RFC 3261 Figure 5, RFC 6026 §8.4)"
@@ -64,7 +63,7 @@ class Kind(enum.Enum):
         return self in (Kind.INVITE_CLIENT, Kind.INVITE_SERVER)
 
 
-class State(enum.Enum):
+class State(FastEnum):
     """The states of Figures 5-8 under their RFC names (ACCEPTED from RFC 6026 §7.1)."""
 
     CALLING = "Calling"  # Figure 5 only
@@ -76,7 +75,7 @@ class State(enum.Enum):
     TERMINATED = "Terminated"
 
 
-class Input(enum.Enum):
+class Input(FastEnum):
     """What can happen to a transaction, besides a timer firing (timers are ``Timer``)."""
 
     # From the network, to a client transaction (§17.1.1.2, §17.1.2.2).
@@ -98,7 +97,7 @@ class Input(enum.Enum):
     ABANDON = "abandoned by TU"
 
 
-class Action(enum.Enum):
+class Action(FastEnum):
     """What a transaction does on an arc; ``client.py``/``server.py`` carry them out."""
 
     SEND_REQUEST = "send request"  # §17.1.1.2, §17.1.2.2: first transmission

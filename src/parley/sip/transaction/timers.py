@@ -8,10 +8,10 @@ long each timer runs and how the retransmission timers back off.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from parley.sip.errors import LocalProtocolError
+from parley.sip.fast_enum import FastEnum
 
 __all__ = [
     "RETRANSMIT_TIMERS",
@@ -51,7 +51,7 @@ class TimerConfig:
             raise LocalProtocolError("T4 and the 100 Trying delay must not be negative")
 
 
-class Timer(enum.Enum):
+class Timer(FastEnum):
     """The timers of RFC 3261 Table 4 (Appendix A) plus RFC 6026 §8.4 (M) and §8.7 (L).
 
     Timer C (§16.6 bullet 11) belongs to the proxy core and is listed only so that the
