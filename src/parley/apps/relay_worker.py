@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from parley.apps.server import load_secret, tracer
-from parley.apps.workers import branch_prefix
+from parley.apps.workers import branch_prefix, parse_throttle_value, throttle_value
 from parley.runtime.endpoint import BufferedRandom, Endpoint, ServerRequest
 from parley.runtime.resolver import SipResolver, parse_routes
 from parley.runtime.transports import Listener
@@ -84,6 +84,8 @@ async def run_worker(
             storage.forget_cached_bindings(None if value == "*" else value.split("\n"))
         elif name == "closed":
             proxy.contacts.forget_connection(int(value))
+        elif name == "throttle":
+            auth.throttle.apply(*parse_throttle_value(value))
         else:
             log.warning("worker %d: unknown control %r", worker, name)
 
@@ -95,6 +97,11 @@ async def run_worker(
         channel.send_control("stored", recipient)
 
     messaging.on_stored = stored
+
+    def throttle_recorded(kind: str, ip: str, user: str | None) -> None:
+        channel.send_control("throttle", throttle_value(kind, ip, user))
+
+    auth.throttle.on_record = throttle_recorded
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, channel.close)

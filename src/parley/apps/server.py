@@ -237,7 +237,7 @@ async def start_server(config: ServerConfig, *, presence: PresenceConfig | None 
             listeners = [*listeners, *http.listeners]
         await presence_service.start()
         if config.workers > 1:
-            workers = WorkerPool(config, endpoint, proxy, storage, messaging)
+            workers = WorkerPool(config, endpoint, proxy, storage, messaging, auth.throttle)
             await workers.start()
     except BaseException:
         if workers is not None:

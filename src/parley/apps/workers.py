@@ -2,17 +2,22 @@
 
 One Python process saturates one core at a few thousand relayed MESSAGEs a second
 (docs/benchmarks.md). The first process stays the whole server: it reads every socket and
-keeps everything stateful (registrar, presence, connections, the store's deliveries). The
-``N - 1`` others (:mod:`parley.apps.relay_worker`) only proxy MESSAGEs to local users
-whose devices registered over UDP, the bulk of an IM server's traffic, which needs no
-state beyond the transaction and the bindings (read from the shared SQLite file, cached).
+keeps everything stateful (registrar, presence, connections, deliveries from the store).
+The ``N - 1`` others (:mod:`parley.apps.relay_worker`) only proxy MESSAGEs to local users,
+the bulk of an IM server's traffic, which needs no state beyond the transaction and the
+bindings (read from the shared SQLite file, cached, forgotten when the first process
+writes them). A worker sends from the shared UDP sockets, so clients see one address,
+and over connections through the first process; a MESSAGE it has to store is committed
+by the worker, which then tells the first process (a device may have registered
+meanwhile).
 
-Which process handles a datagram is decided from its bytes, before parsing
-(:func:`worker_for`): a MESSAGE goes to the worker its Call-ID hashes to, or its nonce when
-it carries credentials, so that retransmissions, the request resent with credentials and
-every use of a nonce (replay checks are per process) meet the same transaction state; a
-response goes to the worker named in its top Via branch (workers send with their own
-prefix, from the shared socket, so clients see one address). Everything else stays here.
+Which process handles a datagram is decided from its bytes and the configuration only,
+before parsing (:func:`worker_for`): a MESSAGE for a local user goes to the worker its
+Call-ID hashes to, or its nonce when it carries credentials, so that retransmissions, the
+request resent with credentials and every use of a nonce (replay checks are per process)
+meet the same transaction state; a response goes to the worker named in its top Via
+branch. Everything else stays here. Failed passwords are counted in every process (the
+``throttle`` control), so spreading guesses over the workers gains nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ import logging
 import re
 import socket
 import sys
-import time
 import zlib
 from collections.abc import Callable, Iterable
 
@@ -35,6 +39,7 @@ from parley.runtime.worker_channel import WorkerChannel
 from parley.services.messaging import MessageService
 from parley.services.proxy import ProxyService
 from parley.services.storage.sqlite import SqliteStorage
+from parley.services.throttle import Throttle
 from parley.sip.errors import ParseError
 from parley.sip.syntax import parse_uri
 from parley.sip.transport.address import Peer
@@ -90,6 +95,16 @@ def worker_for(data: bytes, count: int, relayable: Callable[[bytes], bool]) -> i
     return zlib.crc32(found.group(1)) % count
 
 
+def throttle_value(kind: str, ip: str, user: str | None) -> str:
+    """A ``Throttle`` record as the value of a ``throttle`` control frame."""
+    return f"{kind}\n{ip}\n{user or ''}"
+
+
+def parse_throttle_value(value: str) -> tuple[str, str, str | None]:
+    kind, ip, user = value.split("\n", 2)
+    return kind, ip, user or None
+
+
 def worker_settings(config: ServerConfig, worker: int, listeners: Iterable[Listener]) -> str:
     """What a worker process needs of the configuration, as JSON on its command line;
     ``listeners`` are the first process's, whose connections the worker sends over."""
@@ -123,8 +138,10 @@ class WorkerPool:
         proxy: ProxyService,
         storage: SqliteStorage,
         messaging: MessageService,
+        throttle: Throttle,
     ) -> None:
         self.config = config
+        self.throttle = throttle
         self.count = config.workers
         self.endpoint = endpoint
         self.proxy = proxy
@@ -135,7 +152,8 @@ class WorkerPool:
         self._supervisors: list[asyncio.Task[None]] = []
         self._processes: dict[int, asyncio.subprocess.Process] = {}
         self._udp: list[tuple[Listener, socket.socket]] = []
-        self._aors: dict[bytes, str | None] = {}
+        #: Request-URI -> whether it names a user of ours.
+        self._local: dict[bytes, bool] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
@@ -152,6 +170,7 @@ class WorkerPool:
             self._supervisors.append(loop.create_task(self._supervise(worker, ready)))
         self.endpoint.intercept = self.intercept
         self.storage.on_bindings_written = self.bindings_written
+        self.throttle.on_record = self.throttle_recorded
         # Serve at once; each worker takes its share once it is up.
         await asyncio.wait(started, timeout=30.0)
 
@@ -159,6 +178,7 @@ class WorkerPool:
         self._closing = True
         self.endpoint.intercept = None
         self.storage.on_bindings_written = None
+        self.throttle.on_record = None
         for channel in self._ready:
             if channel is not None:
                 channel.close()  # the worker ends when its link does
@@ -192,25 +212,33 @@ class WorkerPool:
 
     def bindings_written(self, aors: list[str] | None) -> None:
         """``SqliteStorage.on_bindings_written``: tell the workers to forget theirs."""
-        value = "*" if aors is None else "\n".join(aors)
-        for channel in self._ready:
-            if channel is not None:
-                channel.send_control("forget", value)
+        self._broadcast("forget", "*" if aors is None else "\n".join(aors))
+
+    def throttle_recorded(self, kind: str, ip: str, user: str | None) -> None:
+        """``Throttle.on_record``: a failed (or good) password counts in every process,
+        so that spreading guesses over the workers gains an attacker nothing."""
+        self._broadcast("throttle", throttle_value(kind, ip, user))
+
+    def _broadcast(self, name: str, value: str, *, skip: int = 0) -> None:
+        for worker, channel in enumerate(self._ready):
+            if channel is not None and worker != skip:
+                channel.send_control(name, value)
 
     def _relayable(self, uri: bytes) -> bool:
-        aor = self._aors.get(uri, "")
-        if aor == "":
+        # Only what the configuration says may decide: a retransmission must go where the
+        # request went, whatever changed in between (a registration, the binding cache).
+        # So a MESSAGE for an offline user goes to a worker too, which stores it and tells
+        # us (``stored``), and one for a device on a connection is sent through us.
+        local = self._local.get(uri)
+        if local is None:
             try:
-                aor = self.proxy.aor_of(parse_uri(uri.decode()))
+                local = self.proxy.aor_of(parse_uri(uri.decode())) is not None
             except (ParseError, UnicodeDecodeError):
-                aor = None
-            if len(self._aors) >= 10_000:
-                self._aors.clear()
-            self._aors[uri] = aor
-        if aor is None:
-            return False
-        # Online: a worker reaches UDP devices itself and the others through us.
-        return bool(self.storage.cached_bindings(aor, time.time()))
+                local = False
+            if len(self._local) >= 10_000:
+                self._local.clear()
+            self._local[uri] = local
+        return local
 
     def connection_closed(self, peer: Peer) -> None:
         """Workers remember flows (``ProxyService.contacts``): this one is gone."""
@@ -238,7 +266,10 @@ class WorkerPool:
             log.info("cannot send a worker's message to %s: %s", peer, exc)
 
     def _on_control(self, worker: int, name: str, value: str) -> None:
-        if name == "stored":
+        if name == "throttle":
+            self.throttle.apply(*parse_throttle_value(value))
+            self._broadcast(name, value, skip=worker)
+        elif name == "stored":
             # A worker stored a MESSAGE for a user who went offline meanwhile; should a
             # device have registered while it did, hand it over now rather than at the
             # next registration.

@@ -115,6 +115,9 @@ class Throttle:
         self._ip_locked: _Lru[str, float] = _Lru(limit)
         self._pair_locked: _Lru[tuple[str, str], float] = _Lru(limit)
         self._under_attack: _Lru[str, float] = _Lru(limit)
+        #: Told ``("failure" | "success", ip, user)`` of each record made here, so that the
+        #: other processes of a server (``parley serve --workers``) count it too.
+        self.on_record: Callable[[str, str, str | None], None] | None = None
 
     def __len__(self) -> int:
         """Keys held over all tables: at most six times ``max_entries``."""
@@ -145,6 +148,18 @@ class Throttle:
 
     def record_failure(self, ip: str, user: str | None = None) -> None:
         """Count one wrong password (or unknown user) from ``ip`` for ``user``."""
+        self._record_failure(ip, user)
+        if self.on_record is not None:
+            self.on_record("failure", ip, user)
+
+    def apply(self, kind: str, ip: str, user: str | None) -> None:
+        """A record another process made (see ``on_record``), counted here too."""
+        if kind == "failure":
+            self._record_failure(ip, user)
+        elif kind == "success" and user is not None:
+            self._by_pair.pop((user, ip))
+
+    def _record_failure(self, ip: str, user: str | None) -> None:
         now = self._clock()
         config = self.config
         lock_until = now + config.lockout
@@ -168,6 +183,8 @@ class Throttle:
         not reset the count of its guesses at other accounts.
         """
         self._by_pair.pop((user, ip))
+        if self.on_record is not None:
+            self.on_record("success", ip, user)
 
     def _bump(self, table: _Lru[K, _Count], key: K, now: float) -> int:
         entry = table.get(key)

@@ -70,7 +70,8 @@ class SqliteStorage:
         # the proxy looks one up per request, and a round trip through aiosqlite's thread
         # costs more than the rest of relaying a MESSAGE. Bindings are written only by the
         # server process that holds this object, so invalidating on our own writes keeps it
-        # exact; a reader that raced a write does not fill it (the generation changed).
+        # exact (its workers are told through on_bindings_written); a reader that raced a
+        # write does not fill it (the generation changed).
         self._bindings: dict[str, list[Binding]] = {}
         self._bindings_generation = 0
         #: Told the AORs (None: everyone) whose bindings this object wrote, so that other
@@ -318,7 +319,8 @@ class SqliteStorage:
         except BaseException:
             self._forget_bindings()
             raise
-        self._forget_bindings({b.aor for b in dropped})
+        if dropped:  # the expiry sweep runs every 30 s, mostly finding nothing
+            self._forget_bindings({b.aor for b in dropped})
         return dropped
 
     # -- stored messages -------------------------------------------------------------------
