@@ -253,9 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             from parley.apps.server import serve
 
-            # A server makes many short-lived objects per message; the default young-
-            # generation threshold (700) makes full collections stall it for a second at a
-            # time under load (docs/benchmarks.md). Collect less often instead.
+            # While starting (restoring state makes many objects); once serving, cycles are
+            # collected on a timer instead (parley.apps.collector).
             gc.set_threshold(100_000, 50, 100)
             run_async(lambda: serve(config))
             return 0

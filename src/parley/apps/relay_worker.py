@@ -24,6 +24,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
+from parley.apps.collector import collect_periodically
 from parley.apps.server import load_secret, tracer
 from parley.apps.workers import branch_prefix, parse_throttle_value, throttle_value
 from parley.runtime.endpoint import BufferedRandom, Endpoint, ServerRequest
@@ -105,11 +106,12 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, channel.close)
-    gc.freeze()
+    collector = loop.create_task(collect_periodically())  # as `parley serve`
     channel.send_control("ready")
     try:
         await channel.closed
     finally:
+        collector.cancel()
         await endpoint.close()
         await storage.close()
 
@@ -124,7 +126,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     link = socket.socket(fileno=fds[0])
     udp = [socket.socket(fileno=fd) for fd in fds[1:]]
-    gc.set_threshold(100_000, 50, 100)  # as `parley serve` (see parley.apps.cli)
+    gc.set_threshold(100_000, 50, 100)  # while starting, as `parley serve`
     from parley.apps.cli import run_async
 
     run_async(lambda: run_worker(settings, link, udp))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -23,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from parley.apps.collector import collect_periodically
 from parley.apps.config import ServerConfig
 from parley.apps.web import STATIC_DIR
 from parley.apps.workers import WorkerPool
@@ -297,9 +297,9 @@ async def _expire_messages(messaging: MessageService, interval: float = 60.0) ->
 async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or cancellation)."""
     server = await start_server(config)
-    # What start-up made (modules, configuration, restored state) lives as long as the
-    # server: keep it out of every later collection's scan.
-    gc.freeze()
+    # What start-up made lives as long as the server; after it, cycles are collected on
+    # a timer instead of by allocation counts (see parley.apps.collector).
+    collector = asyncio.get_running_loop().create_task(collect_periodically())
     domains = ", ".join(config.domains)
     print(f"parley: serving {domains}; data in {config.data_dir}", flush=True)
     for listener in server.listeners:
@@ -319,4 +319,5 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
     try:
         await stop.wait()
     finally:
+        collector.cancel()
         await server.close()
