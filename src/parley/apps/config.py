@@ -108,7 +108,8 @@ def load_file(path: Path) -> dict[str, Any]:
 def build_config(file_values: dict[str, Any], flags: dict[str, Any]) -> ServerConfig:
     """Merge file values and flags (flags that are None or empty are not given)."""
     merged = dict(file_values)
-    merged.update({k: v for k, v in flags.items() if v not in (None, [], False)})
+    # Identity for False: a flag's 0 (``--workers 0``) is given, and must be judged.
+    merged.update({k: v for k, v in flags.items() if v is not None and v is not False and v != []})
     known = {
         "domain", "listen", "http", "data-dir", "route", "digest-algorithms", "trace",
         "message-max-bytes", "message-store-days", "message-quota",

@@ -25,14 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from parley.apps.collector import collect_periodically
-from parley.apps.server import load_secret, tracer
+from parley.apps.config import ServerConfig
+from parley.apps.server import load_secret, messaging_config, tracer
 from parley.apps.workers import branch_prefix, parse_throttle_value, throttle_value
 from parley.runtime.endpoint import BufferedRandom, Endpoint, ServerRequest
 from parley.runtime.resolver import SipResolver, parse_routes
 from parley.runtime.transports import Listener
 from parley.runtime.worker_channel import WorkerChannel
 from parley.services.auth import DigestAuthenticator
-from parley.services.messaging import MessageService, MessagingConfig
+from parley.services.messaging import MessageService
 from parley.services.proxy import ProxyService
 from parley.services.storage.sqlite import SqliteStorage
 from parley.sip.stack import SipStack, StackConfig
@@ -44,11 +45,13 @@ async def run_worker(
     settings: dict[str, Any], link: socket.socket, udp: list[socket.socket]
 ) -> None:
     worker = int(settings["worker"])
-    data_dir = Path(settings["data_dir"])
-    storage = SqliteStorage(data_dir / "parley.db")
+    config = ServerConfig(**settings["config"])
+    config.data_dir = Path(config.data_dir)
+    storage = SqliteStorage(config.database)
     await storage.open()
-    algorithms = tuple(settings["digest_algorithms"])
-    auth = DigestAuthenticator(storage, algorithms=algorithms, secret=load_secret(data_dir))
+    auth = DigestAuthenticator(
+        storage, algorithms=tuple(config.digest_algorithms), secret=load_secret(config.data_dir)
+    )
     messaging: MessageService | None = None
     proxy: ProxyService | None = None
 
@@ -59,25 +62,15 @@ async def run_worker(
         return proxy.handle(incoming)
 
     stack = SipStack(BufferedRandom(), StackConfig(branch_prefix=branch_prefix(worker)))
-    endpoint = Endpoint(handle, stack=stack, tracer=tracer() if settings["trace"] else None)
+    endpoint = Endpoint(handle, stack=stack, tracer=tracer() if config.trace else None)
     await endpoint.start([])
     for sock in udp:
         endpoint.transports.adopt_udp_socket(sock)
     for transport, host, port in settings["listeners"]:
         endpoint.transports.add_remote_listener(Listener(transport, host, int(port)))
-    messaging = MessageService(
-        endpoint,
-        storage,
-        MessagingConfig(
-            max_body=int(settings["message_max_bytes"]),
-            store_seconds=float(settings["message_store_days"]) * 86400.0,
-            quota=int(settings["message_quota"]),
-        ),
-    )
-    resolver = SipResolver(static_routes=parse_routes(settings["routes"]))
-    proxy = ProxyService(
-        endpoint, storage, auth, settings["domains"], resolver, store=messaging.store
-    )
+    messaging = MessageService(endpoint, storage, messaging_config(config))
+    resolver = SipResolver(static_routes=parse_routes(config.routes))
+    proxy = ProxyService(endpoint, storage, auth, config.domains, resolver, store=messaging.store)
     endpoint.on_ack = proxy.forward_ack
 
     def on_control(name: str, value: str) -> None:

@@ -151,6 +151,14 @@ def tracer() -> Any:
     return trace
 
 
+def messaging_config(config: ServerConfig) -> MessagingConfig:
+    return MessagingConfig(
+        max_body=config.message_max_bytes,
+        store_seconds=config.message_store_days * 86400.0,
+        quota=config.message_quota,
+    )
+
+
 def presence_config(config: ServerConfig, base: PresenceConfig | None = None) -> PresenceConfig:
     """The presence agent's configuration: ``base`` (timings; tests inject short ones) with
     the server's ``presence-policy`` and ``notifier-202`` settings."""
@@ -202,11 +210,7 @@ async def start_server(config: ServerConfig, *, presence: PresenceConfig | None 
     messaging = MessageService(
         endpoint,
         storage,
-        MessagingConfig(
-            max_body=config.message_max_bytes,
-            store_seconds=config.message_store_days * 86400.0,
-            quota=config.message_quota,
-        ),
+        messaging_config(config),
     )
     proxy = ProxyService(endpoint, storage, auth, config.domains, resolver, store=messaging.store)
     endpoint.on_ack = proxy.forward_ack

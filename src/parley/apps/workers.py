@@ -54,6 +54,11 @@ _NONCE = re.compile(
     re.IGNORECASE,
 )
 _BRANCH = b"branch=z9hG4bK"
+#: The ``ServerConfig`` fields a worker process is given.
+WORKER_CONFIG_FIELDS = (
+    "domains", "data_dir", "routes", "digest_algorithms", "trace",
+    "message_max_bytes", "message_store_days", "message_quota",
+)  # fmt: skip
 #: Seconds before a worker that exited is started again.
 RESTART_DELAY = 1.0
 
@@ -66,9 +71,9 @@ def branch_prefix(worker: int) -> str:
 def worker_for(data: bytes, count: int, relayable: Callable[[bytes], bool]) -> int:
     """Which of ``count`` processes handles the SIP message ``data`` (0 is the first).
 
-    ``relayable`` says whether a Request-URI (bytes) is a local user whom any worker can
-    reach: online, over UDP only. Anything unclear stays with process 0, which can handle
-    everything.
+    ``relayable`` says whether a Request-URI (bytes) names a local user; it must depend on
+    the configuration only, so that a retransmission goes where its request went. Anything
+    unclear stays with process 0, which can handle everything.
     """
     if data.startswith(b"SIP/"):
         at = data.find(_BRANCH)
@@ -106,8 +111,9 @@ def parse_throttle_value(value: str) -> tuple[str, str, str | None]:
 
 
 def worker_settings(config: ServerConfig, worker: int, listeners: Iterable[Listener]) -> str:
-    """What a worker process needs of the configuration, as JSON on its command line;
-    ``listeners`` are the first process's, whose connections the worker sends over."""
+    """What a worker process needs, as JSON on its command line: the configuration's
+    fields that concern relaying, and the first process's ``listeners``, whose connections
+    the worker sends over."""
     return json.dumps(
         {
             "worker": worker,
@@ -116,15 +122,9 @@ def worker_settings(config: ServerConfig, worker: int, listeners: Iterable[Liste
                 for item in listeners
                 if item.transport != "udp"
             ],
-            "domains": config.domains,
-            "data_dir": str(config.data_dir),
-            "routes": config.routes,
-            "digest_algorithms": config.digest_algorithms,
-            "trace": config.trace,
-            "message_max_bytes": config.message_max_bytes,
-            "message_store_days": config.message_store_days,
-            "message_quota": config.message_quota,
-        }
+            "config": {name: getattr(config, name) for name in WORKER_CONFIG_FIELDS},
+        },
+        default=str,  # the data directory's Path
     )
 
 
@@ -242,9 +242,7 @@ class WorkerPool:
 
     def connection_closed(self, peer: Peer) -> None:
         """Workers remember flows (``ProxyService.contacts``): this one is gone."""
-        for channel in self._ready:
-            if channel is not None:
-                channel.send_control("closed", str(peer.conn_id))
+        self._broadcast("closed", str(peer.conn_id))
 
     def _send_for_worker(self, data: bytes, peer: Peer) -> None:
         """A worker's message for a connection of ours (its requests and responses)."""

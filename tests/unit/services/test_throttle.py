@@ -133,3 +133,26 @@ def test_memory_is_bounded() -> None:
 def test_config_is_checked(overrides: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         make(Clock(), **overrides)
+
+
+def test_records_are_reported_and_records_from_elsewhere_count() -> None:
+    # parley serve --workers: each process reports what it counted (on_record) and applies
+    # what the others counted (apply), so that guesses spread over processes add up.
+    clock = Clock()
+    here, there = make(clock), make(clock)
+    reported: list[tuple[str, str, str | None]] = []
+    here.on_record = lambda kind, ip, user: reported.append((kind, ip, user))
+    for _ in range(2):
+        here.record_failure(ATTACKER, ALICE)
+    here.record_success(HOME, ALICE)
+    assert reported == [
+        ("failure", ATTACKER, ALICE),
+        ("failure", ATTACKER, ALICE),
+        ("success", HOME, ALICE),
+    ]
+    for record in reported:
+        there.apply(*record)
+    assert not there.is_blocked(ATTACKER, ALICE)
+    there.record_failure(ATTACKER, ALICE)  # the third of the pair threshold
+    assert there.is_blocked(ATTACKER, ALICE)
+    assert not there.is_blocked(HOME, ALICE)

@@ -163,6 +163,14 @@ def test_tags_call_ids_and_branches_come_from_the_injected_source() -> None:
     assert len({ids.tag(), ids.tag(), ids.branch(), ids.call_id()}) == 4
 
 
+def test_branches_carry_the_generator_prefix_after_the_magic_cookie() -> None:
+    # parley serve --workers: each worker marks its branches (z9hG4bKW1-...) so that the
+    # process reading the socket knows whose transaction a response belongs to.
+    plain, marked = IdGenerator(counting_bytes()), IdGenerator(counting_bytes(), "W1-")
+    assert marked.branch().startswith(MAGIC_COOKIE + "W1-")
+    assert not plain.branch().startswith(MAGIC_COOKIE + "W")
+
+
 def test_a_short_random_source_is_refused_rather_than_trusted() -> None:
     with pytest.raises(LocalProtocolError):
         new_tag(lambda n: b"\x00")

@@ -246,3 +246,15 @@ def test_derived_uris() -> None:
         "sip:bob@biloxi.com;transport=udp;lr?subject=x"
     )
     assert uri.params == Params([("transport", "tcp")])  # unchanged: SipUri is frozen
+
+
+def test_a_uri_text_parsed_again_gives_the_same_frozen_object() -> None:
+    # From, To and Request-URI repeat in every request of a conversation: a URI is parsed
+    # once per text. Sharing is safe because a URI and its params are not changed in place.
+    first = parse_uri("sip:alice@example.com;transport=tcp")
+    assert parse_uri("sip:alice@example.com;transport=tcp") is first
+    assert parse_uri("sip:alice@example.com") is not first
+    with pytest.raises(ParseError):
+        parse_uri("sip:alice@exa mple.com")  # failures are not cached as results
+    with pytest.raises(ParseError):
+        parse_uri("sip:alice@exa mple.com")

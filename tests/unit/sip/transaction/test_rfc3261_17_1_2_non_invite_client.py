@@ -111,3 +111,18 @@ def test_transport_error_in_completed_is_ignored():
     layer.events()
     layer.transport_error(BOB_UDP, 0.2)
     assert layer.events() == [] and layer.state(key) is State.COMPLETED
+
+
+def test_completed_lets_go_of_the_request():
+    # Timer K only absorbs retransmitted finals (§17.1.2.2): the parsed and serialised
+    # request is not kept for it, and the TU's request is left whole.
+    clock, layer, request, key = start()
+    layer.outgoing()
+    layer.receive(response_to(request, 200), BOB_UDP, clock.now)
+    tx = layer.transaction(key)
+    assert tx is not None and tx.state is State.COMPLETED
+    assert tx.request is not request and tx.request.method == request.method
+    assert request.headers.get("Call-ID") is not None
+    layer.events()
+    layer.receive(response_to(request, 200), BOB_UDP, clock.now)
+    assert layer.events() == [] and layer.outgoing() == []

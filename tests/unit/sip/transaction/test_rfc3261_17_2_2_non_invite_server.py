@@ -89,3 +89,20 @@ def test_transport_error_informs_the_tu_and_keeps_the_state():
     layer.transport_error(ALICE_UDP, 0.2)
     assert layer.events() == [TransportFailed(key, ALICE_UDP, None)]
     assert layer.state(key) is State.PROCEEDING
+
+
+def test_completed_keeps_only_what_it_resends():
+    # For Timer J's 32 s a Completed transaction only answers retransmissions with the
+    # final response's bytes: it lets go of the parsed request and response (memory, and
+    # the garbage collector's time under load) without changing the TU's request.
+    _clock, layer, request, key = start()
+    final = ok(request)
+    layer.send_response(final, 0.1)
+    tx = layer.transaction(key)
+    assert tx is not None and tx.state is State.COMPLETED
+    assert tx.request is not request and tx.request.method == "MESSAGE"
+    assert tx.request.headers.get("Call-ID") is None
+    assert request.headers.get("Call-ID") is not None  # the TU's copy is whole
+    layer.outgoing()
+    layer.receive(request, ALICE_UDP, 0.5)
+    assert layer.outgoing() == [(final.to_bytes(), ALICE_UDP)]
