@@ -274,8 +274,7 @@ class Endpoint:
     def _on_message(self, data: bytes, peer: Peer, local: Listener) -> None:
         if self.intercept is not None and self.intercept(data, peer, local):
             return
-        self.stack.receive(data, peer, self._now_loop().time())
-        self._flush()
+        self.receive(data, peer)
 
     def receive(self, data: bytes, peer: Peer) -> None:
         """A message that reached us another way than our own transports (handed over by
