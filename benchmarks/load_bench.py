@@ -1086,6 +1086,12 @@ def print_profile(profile: dict[str, Any]) -> None:
         f" server CPU {step.get('server_cpu', 0):.0f}%"
     )
     print(f"  in the cyclic garbage collector: {profile['gc_percent']}%")
+    print_profile_tables(profile)
+
+
+def print_profile_tables(profile: dict[str, Any]) -> None:
+    """The tables of a py-spy summary: top functions three ways, then self time by area
+    (presence_bench.py prints its profiles with this too)."""
     for title, key in (
         ("self time, innermost Python function", "self_python"),
         ("self time, leaf frame (C included)", "self_leaf"),

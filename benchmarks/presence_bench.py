@@ -978,17 +978,7 @@ def print_profile(profile: dict[str, Any], watchers: int) -> None:
         print("  " + profile["error"])
         return
     print(f"  {profile['samples']} samples; cyclic GC {profile['gc_percent']}%")
-    for title, key in (
-        ("self time, innermost Python function", "self_python"),
-        ("self time, leaf frame (C included)", "self_leaf"),
-        ("inclusive time, Parley functions", "inclusive"),
-    ):
-        print(f"  top by {title}:")
-        for row in profile[key]:
-            print(f"    {row['percent']:5.1f}%  {row['function']}  ({row['file']})")
-    print("  self time by area:")
-    for row in profile["areas"]:
-        print(f"    {row['percent']:5.1f}%  {row['area']}")
+    lb.print_profile_tables(profile)
     print()
 
 
